@@ -1,0 +1,35 @@
+// The server's configuration, read once from the environment (README lists every variable).
+import path from "node:path";
+
+export type Config = {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** PostgreSQL; absent → embedded PGlite in dataDir */
+  databaseUrl: string | undefined;
+  /** HS256 secret; absent → generated once and kept in dataDir */
+  jwtSecret: string | undefined;
+  tokenTtl: string;
+  /** pg pool size per process */
+  databasePoolSize: number;
+};
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    port: intFrom(env, "PORT", 4000),
+    host: env.HOST || "localhost",
+    dataDir: path.resolve(env.DATA_DIR || ".data"),
+    databaseUrl: env.DATABASE_URL || undefined,
+    jwtSecret: env.JWT_SECRET || undefined,
+    tokenTtl: env.TOKEN_TTL || "30d",
+    databasePoolSize: intFrom(env, "DATABASE_POOL_SIZE", 20),
+  };
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number, got "${raw}"`);
+  return value;
+}

@@ -1,0 +1,32 @@
+// The request context, built by one function for HTTP and WebSocket alike.
+import type { Database } from "../database/connect.ts";
+import type { TokenService } from "../auth/tokens.ts";
+import { createLoaders, type Loaders } from "./loaders.ts";
+
+export type Viewer = { readonly id: string };
+
+export type AppServices = {
+  readonly db: Database;
+  readonly tokens: TokenService;
+};
+
+export type GraphQLContext = AppServices & {
+  readonly viewer: Viewer | null;
+  /** a token was sent but is invalid or expired */
+  readonly tokenRejected: boolean;
+  readonly loaders: Loaders;
+};
+
+/** `authorization` is the header value (HTTP) or the connection parameter (WebSocket). */
+export async function createContext(services: AppServices, authorization: string | null | undefined): Promise<GraphQLContext> {
+  const token = bearerToken(authorization);
+  const userId = token === null ? null : await services.tokens.verify(token);
+  const viewer = userId === null ? null : { id: userId };
+  return { ...services, viewer, tokenRejected: token !== null && userId === null, loaders: createLoaders(services.db, viewer) };
+}
+
+function bearerToken(authorization: string | null | undefined): string | null {
+  if (!authorization) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  return match?.[1] ?? authorization.trim();
+}

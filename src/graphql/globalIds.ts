@@ -1,0 +1,28 @@
+// Relay global ids: base64 of "Type:uuid". A malformed id, or one of another type,
+// is answered like a missing one.
+import { notFound } from "../domain/errors.ts";
+
+export const NODE_TYPES = ["User", "Story", "StoryModule", "StoryVersion", "StoryEvent", "Metadata"] as const;
+export type NodeTypeName = (typeof NODE_TYPES)[number];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function encodeGlobalId(type: NodeTypeName, id: string): string {
+  return Buffer.from(`${type}:${id}`, "utf8").toString("base64");
+}
+
+export function decodeGlobalId(globalId: string): { typename: NodeTypeName; id: string } | null {
+  const decoded = Buffer.from(globalId, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  const typename = decoded.slice(0, colon);
+  const id = decoded.slice(colon + 1);
+  if (colon < 0 || !(NODE_TYPES as readonly string[]).includes(typename) || !UUID.test(id)) return null;
+  return { typename: typename as NodeTypeName, id: id.toLowerCase() };
+}
+
+/** The uuid inside a global id of the expected type; NOT_FOUND otherwise. */
+export function idOf(type: NodeTypeName, globalId: string): string {
+  const decoded = decodeGlobalId(globalId);
+  if (!decoded || decoded.typename !== type) throw notFound(type);
+  return decoded.id;
+}

@@ -1,0 +1,161 @@
+// Per-request DataLoaders. Every lookup is scoped to the viewer: another user's
+// objects load as missing, so no resolver can leak them.
+import DataLoader from "dataloader";
+import { notFound } from "../domain/errors.ts";
+import type { Database } from "../database/connect.ts";
+import type { Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
+import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
+import type { Viewer } from "./context.ts";
+
+export type MetadataParentType = "story" | "module" | "version";
+export type VersionsPageKey = { storyId: string; first: number; beforeNumber: number | null };
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+export function createLoaders(db: Database, viewer: Viewer | null) {
+  const prisma = db.prisma;
+  const owner = viewer?.id ?? "00000000-0000-0000-0000-000000000000";
+  const ownStory = { story: { userId: owner } };
+
+  const byKey = <T, K>(keys: readonly K[], rows: T[], keyOf: (row: T) => K): (T | null)[] => {
+    const map = new Map(rows.map((row) => [keyOf(row), row]));
+    return keys.map((k) => map.get(k) ?? null);
+  };
+  const grouped = <T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] => {
+    const map = new Map<string, T[]>(keys.map((k) => [k, []]));
+    for (const row of rows) map.get(keyOf(row))?.push(row);
+    return keys.map((k) => map.get(k) ?? []);
+  };
+
+  const story = new DataLoader<string, Story | null>(async (ids) =>
+    byKey(ids, await prisma.story.findMany({ where: { id: { in: [...ids] }, userId: owner } }), (s) => s.id),
+  );
+
+  /** Loads rows that name their story, keeping only the viewer's. */
+  const ownedRows = async <T extends { storyId: string }>(rows: T[]): Promise<T[]> => {
+    const stories = await story.loadMany([...new Set(rows.map((r) => r.storyId))]);
+    const visible = new Set(stories.flatMap((s) => (s && !(s instanceof Error) ? [s.id] : [])));
+    return rows.filter((r) => visible.has(r.storyId));
+  };
+
+  return {
+    /** users: only the viewer is visible */
+    user: new DataLoader<string, User | null>(async (ids) =>
+      byKey(ids, await prisma.user.findMany({ where: { id: { in: ids.filter((id) => id === owner) } } }), (u) => u.id),
+    ),
+    story,
+    modulesOfStory: new DataLoader<string, StoryModule[]>(async (storyIds) =>
+      grouped(
+        storyIds,
+        await prisma.storyModule.findMany({ where: { storyId: { in: [...storyIds] }, ...ownStory }, orderBy: { moduleOrder: "asc" } }),
+        (m) => m.storyId,
+      ),
+    ),
+    module: new DataLoader<string, StoryModule | null>(async (ids) =>
+      byKey(ids, await prisma.storyModule.findMany({ where: { id: { in: [...ids] }, ...ownStory } }), (m) => m.id),
+    ),
+    version: new DataLoader<string, StoryVersion | null>(async (ids) =>
+      byKey(ids, await prisma.storyVersion.findMany({ where: { id: { in: [...ids] }, ...ownStory } }), (v) => v.id),
+    ),
+    versionByNumber: new DataLoader<string, StoryVersion | null>(async (keys) => {
+      const pairs = keys.map((k) => JSON.parse(k) as [string, number]);
+      const rows = await prisma.storyVersion.findMany({
+        where: { OR: pairs.map(([storyId, versionNumber]) => ({ storyId, versionNumber })), ...ownStory },
+      });
+      return byKey(keys, rows, (v) => JSON.stringify([v.storyId, v.versionNumber]));
+    }),
+    /** newest first, `first` of them, numbered below `beforeNumber` */
+    versionsPage: new DataLoader<VersionsPageKey, StoryVersion[], string>(
+      async (keys) => {
+        const results = new Map<string, StoryVersion[]>();
+        // one windowed statement per distinct page shape
+        const shapes = new Map<string, VersionsPageKey[]>();
+        for (const key of keys) {
+          const shape = JSON.stringify([key.first, key.beforeNumber]);
+          shapes.set(shape, [...(shapes.get(shape) ?? []), key]);
+        }
+        for (const group of shapes.values()) {
+          const { first, beforeNumber } = group[0]!;
+          const storyIds = group.map((k) => k.storyId);
+          const rows = await prisma.$queryRaw<VersionRow[]>`
+            SELECT id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq, created_at
+              FROM (SELECT v.*, row_number() OVER (PARTITION BY v.story_id ORDER BY v.version_number DESC) AS rank
+                      FROM story_versions v JOIN stories s ON s.id = v.story_id
+                     WHERE v.story_id = ANY(${storyIds}::uuid[]) AND s.user_id = ${owner}::uuid
+                       AND (${beforeNumber}::int IS NULL OR v.version_number < ${beforeNumber}::int)) ranked
+             WHERE rank <= ${first}
+             ORDER BY story_id, version_number DESC`;
+          const byStory = grouped(storyIds, rows.map(versionFromRow), (v) => v.storyId);
+          group.forEach((key, i) => results.set(JSON.stringify(key), byStory[i]!));
+        }
+        return keys.map((key) => results.get(JSON.stringify(key)) ?? []);
+      },
+      { cacheKeyFn: (key) => JSON.stringify(key) },
+    ),
+    event: new DataLoader<string, StoredEvent | null>(async (ids) => {
+      const rows = await ownedRows(await prisma.storyEvent.findMany({ where: { id: { in: [...ids] } } }));
+      return byKey(ids, rows.map(toStoredEvent), (e) => e.id);
+    }),
+    eventBySeq: new DataLoader<string, StoredEvent | null>(async (keys) => {
+      const pairs = keys.map((k) => JSON.parse(k) as [string, number]);
+      const rows = await ownedRows(await prisma.storyEvent.findMany({ where: { OR: pairs.map(([storyId, seq]) => ({ storyId, seq })) } }));
+      return byKey(keys, rows.map(toStoredEvent), (e) => JSON.stringify([e.storyId, e.seq]));
+    }),
+    metadata: new DataLoader<string, Metadata | null>(async (ids) =>
+      byKey(ids, await ownedRows(await prisma.metadata.findMany({ where: { id: { in: [...ids] } } })), (m) => m.id),
+    ),
+    metadataOf: new DataLoader<string, Metadata[]>(async (keys) => {
+      const pairs = keys.map((k) => JSON.parse(k) as [MetadataParentType, string]);
+      const rows = await ownedRows(
+        await prisma.metadata.findMany({
+          where: { OR: pairs.map(([parentType, parentId]) => ({ parentType, parentId })) },
+          orderBy: { key: "asc" },
+        }),
+      );
+      return grouped(keys, rows, (m) => JSON.stringify([m.parentType, m.parentId]));
+    }),
+  };
+}
+
+type VersionRow = {
+  id: string;
+  story_id: string;
+  version_number: number;
+  full_snapshot: StoryVersion["fullSnapshot"];
+  inputs: StoryVersion["inputs"];
+  parent_version_id: string | null;
+  event_seq: number;
+  created_at: Date;
+};
+
+function versionFromRow(row: VersionRow): StoryVersion {
+  return {
+    id: row.id,
+    storyId: row.story_id,
+    versionNumber: row.version_number,
+    fullSnapshot: row.full_snapshot,
+    inputs: row.inputs,
+    parentVersionId: row.parent_version_id,
+    eventSeq: row.event_seq,
+    createdAt: row.created_at,
+  };
+}
+
+export const versionKey = (storyId: string, number: number) => JSON.stringify([storyId, number]);
+export const eventKey = (storyId: string, seq: number) => JSON.stringify([storyId, seq]);
+export const metadataKey = (parentType: MetadataParentType, parentId: string) => JSON.stringify([parentType, parentId]);
+
+/** Forgets everything loaded so far: after a write, this request reads afresh. */
+export function clearLoaders(loaders: Loaders): void {
+  for (const loader of Object.values(loaders)) loader.clearAll();
+}
+
+/** Loads many keys as values or nulls (a failed batch fails the field). */
+export function loadAll<K, V>(loader: DataLoader<K, V | null, unknown>, keys: readonly K[]): Promise<(V | null)[]> {
+  return Promise.all(keys.map((key) => loader.load(key)));
+}
+
+export function orNotFound<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw notFound(what);
+  return value;
+}

@@ -1,0 +1,12 @@
+// The whole schema: every type file registers itself on the builder.
+import { lexicographicSortSchema } from "graphql";
+import { builder } from "../builder.ts";
+import "./scalars.ts";
+import "./user.ts";
+import "./story.ts";
+import "./storyModule.ts";
+import "./storyVersion.ts";
+import "./storyEvent.ts";
+import "./metadata.ts";
+
+export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,0 +1,89 @@
+// StoryModule, the ModuleName enum, and writing and clearing a module.
+import { builder } from "../builder.ts";
+import { loadAll, orNotFound } from "../loaders.ts";
+import type { StoryModule } from "../../generated/prisma/client.ts";
+import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
+import { notFound } from "../../domain/errors.ts";
+import { idOf } from "../globalIds.ts";
+import { metadataOf, MetadataType } from "./metadata.ts";
+import { changeStory, StoryChangePayload, StoryType } from "./story.ts";
+
+export const ModuleNameEnum = builder.enumType("ModuleName", {
+  description: "The five modules, in the order a story is developed.",
+  values: Object.fromEntries(MODULES.map((m) => [m.name, { value: m.name, description: `${m.order}. ${m.title}` }])) as Record<
+    ModuleName,
+    { value: ModuleName; description: string }
+  >,
+});
+
+const byModuleName = new Map<string, (typeof MODULES)[number]>(MODULES.map((m) => [m.moduleName, m]));
+
+export const StoryModuleType = builder.objectRef<StoryModule>("StoryModule");
+
+builder.node(StoryModuleType, {
+  description: "One module of a story: the writer's input and the module's output, as of the active version.",
+  id: { resolve: (module) => module.id },
+  loadMany: (ids, context) => loadAll(context.loaders.module, ids),
+  fields: (t) => ({
+    name: t.field({ type: ModuleNameEnum, resolve: (module) => byModuleName.get(module.moduleName)!.name }),
+    order: t.exposeInt("moduleOrder"),
+    inputText: t.exposeString("inputText", { nullable: true }),
+    output: t.field({ type: "JSON", nullable: true, description: "A JSON object; null when empty.", resolve: (module) => module.outputText }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    story: t.field({
+      type: StoryType,
+      resolve: async (module, _args, context) => orNotFound(await context.loaders.story.load(module.storyId), "story"),
+    }),
+    metadata: t.field({ type: [MetadataType], resolve: (module, _args, context) => metadataOf(context, "module", module.id) }),
+  }),
+});
+
+const WriteModuleInput = builder.inputType("WriteModuleInput", {
+  fields: (t) => ({
+    storyId: t.id({ required: true }),
+    module: t.field({ type: ModuleNameEnum, required: true }),
+    inputText: t.string({ description: "The writer's notes or prompt; left as it was when omitted." }),
+    output: t.field({ type: "JSON", required: true, description: "A JSON object with the module's fields." }),
+    expectedRevision: t.int(),
+    idempotencyKey: t.string(),
+  }),
+});
+
+const ClearModuleInput = builder.inputType("ClearModuleInput", {
+  fields: (t) => ({
+    storyId: t.id({ required: true }),
+    module: t.field({ type: ModuleNameEnum, required: true }),
+    expectedRevision: t.int(),
+    idempotencyKey: t.string(),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  writeModule: t.field({
+    type: StoryChangePayload,
+    authScopes: { signedIn: true },
+    description: "Sets a module's output (and input text): one new version.",
+    args: { input: t.arg({ type: WriteModuleInput, required: true }) },
+    resolve: (_root, { input }, context) =>
+      changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
+        type: "WriteModule",
+        module: input.module,
+        ...(input.inputText === undefined ? {} : { inputText: input.inputText }),
+        output: input.output,
+        versionId: crypto.randomUUID(),
+      }),
+  }),
+  clearModule: t.field({
+    type: StoryChangePayload,
+    authScopes: { signedIn: true },
+    description: "Empties a module: one new version.",
+    args: { input: t.arg({ type: ClearModuleInput, required: true }) },
+    resolve: (_root, { input }, context) =>
+      changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
+        type: "ClearModule",
+        module: input.module,
+        versionId: crypto.randomUUID(),
+      }),
+  }),
+}));

@@ -1,0 +1,46 @@
+// `npm start`: opens the database (applying migrations), serves /graphql, stops cleanly on SIGTERM/SIGINT.
+import { once } from "node:events";
+import { readConfig } from "../config.ts";
+import { openDatabase } from "../database/connect.ts";
+import { createTokenService } from "../auth/tokens.ts";
+import { createApp } from "./app.ts";
+
+async function main() {
+  const config = readConfig();
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    purpose: "story-spark server",
+    log: (line) => console.info(line),
+  });
+  const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
+  const { server } = createApp({ db, tokens });
+
+  server.listen(config.port, config.host);
+  await once(server, "listening");
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const where = db.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL";
+  console.info(`Story Spark ready at http://${config.host}:${port}/graphql (${where})`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.info(`${signal}: finishing requests in flight, then stopping`);
+    server.close(); // stops accepting; in-flight requests finish
+    server.closeIdleConnections();
+    await once(server, "close");
+    await db.close();
+    console.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

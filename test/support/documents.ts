@@ -1,0 +1,155 @@
+// The GraphQL operations the tests send, typed by GraphQL Code Generator (`npm run codegen`).
+import { graphql } from "../generated/gql.ts";
+
+export const SignUp = graphql(`
+  mutation SignUp($input: SignUpInput!) {
+    signUp(input: $input) { token user { id email username } }
+  }
+`);
+
+export const SignIn = graphql(`
+  mutation SignIn($input: SignInInput!) {
+    signIn(input: $input) { token user { id } }
+  }
+`);
+
+export const Viewer = graphql(`
+  query Viewer { viewer { id email username } }
+`);
+
+export const CreateStory = graphql(`
+  mutation CreateStory($input: CreateStoryInput!) {
+    createStory(input: $input) {
+      story { id title logline genre revision canUndo canRedo }
+      version { number snapshot parent { number } }
+      event { seq type }
+    }
+  }
+`);
+
+export const UpdateStory = graphql(`
+  mutation UpdateStory($input: UpdateStoryInput!) {
+    updateStory(input: $input) {
+      story { id title logline genre isComplete revision }
+      version { number }
+      event { seq type payload }
+    }
+  }
+`);
+
+export const DeleteStory = graphql(`
+  mutation DeleteStory($input: DeleteStoryInput!) { deleteStory(input: $input) { deletedStoryId } }
+`);
+
+export const WriteModule = graphql(`
+  mutation WriteModule($input: WriteModuleInput!) {
+    writeModule(input: $input) {
+      replayed
+      story { id revision canUndo canRedo }
+      version { id number snapshot inputs parent { number } isActive }
+      event { id seq type activeVersionNumber payload }
+    }
+  }
+`);
+
+export const ClearModule = graphql(`
+  mutation ClearModule($input: ClearModuleInput!) {
+    clearModule(input: $input) {
+      story { revision }
+      version { number snapshot parent { number } }
+      event { seq type }
+    }
+  }
+`);
+
+export const Undo = graphql(`
+  mutation Undo($input: StoryCommandInput!) {
+    undo(input: $input) {
+      replayed
+      story { revision canUndo canRedo }
+      version { number snapshot }
+      event { seq type activeVersionNumber }
+    }
+  }
+`);
+
+export const Redo = graphql(`
+  mutation Redo($input: StoryCommandInput!) {
+    redo(input: $input) {
+      story { revision canUndo canRedo }
+      version { number snapshot }
+      event { seq type activeVersionNumber }
+    }
+  }
+`);
+
+export const RestoreVersion = graphql(`
+  mutation RestoreVersion($input: RestoreVersionInput!) {
+    restoreVersion(input: $input) {
+      story { revision }
+      version { number snapshot parent { number } }
+      event { seq type }
+    }
+  }
+`);
+
+export const StoryState = graphql(`
+  query StoryState($id: ID!) {
+    story(id: $id) {
+      id title revision canUndo canRedo
+      activeVersion { number snapshot inputs }
+      modules { id name order inputText output }
+      versions(first: 100) { edges { node { id number snapshot parent { number } isActive event { seq type } } } }
+    }
+  }
+`);
+
+export const StoryEvents = graphql(`
+  query StoryEvents($id: ID!, $after: Int, $first: Int) {
+    story(id: $id) { events(after: $after, first: $first) { id seq type payload activeVersionNumber actor { id } } }
+  }
+`);
+
+export const StoriesList = graphql(`
+  query StoriesList($first: Int, $after: String) {
+    stories(first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          id title
+          owner { id username }
+          modules { name output }
+          activeVersion { number }
+          versions(first: 3) { edges { node { number } } }
+        }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+export const Node = graphql(`
+  query Node($id: ID!) { node(id: $id) { id __typename } }
+`);
+
+export const SetMetadata = graphql(`
+  mutation SetMetadata($input: SetMetadataInput!) {
+    setMetadata(input: $input) { metadata { id key value parentType parentId } }
+  }
+`);
+
+export const DeleteMetadata = graphql(`
+  mutation DeleteMetadata($input: DeleteMetadataInput!) {
+    deleteMetadata(input: $input) { deleted }
+  }
+`);
+
+export const StoryMetadata = graphql(`
+  query StoryMetadata($id: ID!) {
+    story(id: $id) {
+      metadata { key value }
+      modules { id metadata { key value } }
+      activeVersion { id metadata { key value } }
+    }
+  }
+`);

@@ -1,0 +1,76 @@
+// A real Story Spark server on a free port over a test database, and a GraphQL client for it.
+import type { AddressInfo } from "node:net";
+import { print } from "graphql";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { openDatabase, type Database } from "../../src/database/connect.ts";
+import { createTokenService } from "../../src/auth/tokens.ts";
+import { createApp } from "../../src/server/app.ts";
+import { createTestDatabase, type TestDatabase } from "./databases.ts";
+
+export type GraphQLResponse<T> = {
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+};
+
+export type TestServer = {
+  url: string;
+  db: Database;
+  database: TestDatabase;
+  request<T, V>(document: TypedDocumentNode<T, V>, variables: V, token?: string | null): Promise<GraphQLResponse<T>>;
+  /** like request, but fails on any error and returns data */
+  query<T, V>(document: TypedDocumentNode<T, V>, variables: V, token?: string | null): Promise<T>;
+  /** stops the server and closes the database, keeping its data */
+  stop(): Promise<void>;
+  /** stops and drops the database */
+  close(): Promise<void>;
+};
+
+const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
+
+export async function startTestServer(existing?: TestDatabase): Promise<TestServer> {
+  const database = existing ?? (await createTestDatabase());
+  const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, purpose: "test server" });
+  const tokens = createTokenService({ secret: "test-secret-test-secret-test-secret", dataDir: database.dataDir, ttl: "1h" });
+  const loggedErrors: unknown[] = [];
+  const { server } = createApp({ db, tokens, logger: { ...quietLogger, error: (...args: unknown[]) => loggedErrors.push(args) } });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+
+  const request = async <T, V>(document: TypedDocumentNode<T, V>, variables: V, token?: string | null) => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query: print(document), variables }),
+    });
+    return (await response.json()) as GraphQLResponse<T>;
+  };
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await db.close();
+  };
+  return {
+    url,
+    db,
+    database,
+    request,
+    async query(document, variables, token) {
+      const result = await request(document, variables, token);
+      if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+      return result.data!;
+    },
+    stop,
+    async close() {
+      await stop();
+      await database.drop();
+    },
+  };
+}
+
+/** The error codes of a response, in order. */
+export function errorCodes(response: GraphQLResponse<unknown>): unknown[] {
+  return (response.errors ?? []).map((e) => e.extensions?.code);
+}
