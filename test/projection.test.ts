@@ -109,17 +109,20 @@ describe("after 500 random operations on a few stories", () => {
 });
 
 describe("the verify and rebuild commands", () => {
+  const cli = (command: string) =>
+    run(process.execPath, ["--import", "tsx", "src/cli/story-spark.ts", command], {
+      env: { ...process.env, DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "" },
+    }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+
   it("exit 1 on a difference, rebuild repairs it, then verify exits 0", async () => {
     const storyId = await createStory(server, token, "CLI");
     await server.query(WriteModule, { input: { storyId, module: "IDEA_SPARK", output: { logline: "cli" } } }, token);
     await server.db.prisma.story.updateMany({ data: { title: "tampered" } });
     await server.stop(); // the embedded database is one process's: the CLI opens it next
 
-    const env = { ...process.env, DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "" };
-    const cli = (command: string) => run(process.execPath, ["--import", "tsx", "src/cli/story-spark.ts", command], { env }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
     const failing = await cli("verify");
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/"field":"title"/);
@@ -137,13 +140,16 @@ describe("the verify and rebuild commands", () => {
   });
 
   it("refuses to open an embedded database a server is using, with a clear message", async () => {
-    if (server.db.kind !== "pglite") {
-      // the lock concerns the embedded database only; on PostgreSQL both may connect
-      expect(server.db.kind).toBe("postgres");
-      return;
+    const storyId = await createStory(server, token, "Busy");
+    const result = await cli("verify");
+    if (server.db.kind === "pglite") {
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/in use by process \d+ \(test server, since/);
+      await expect(openDatabase({ dataDir: server.database.dataDir, purpose: "second opener" })).rejects.toThrow(/already open in this process/);
+    } else {
+      // PostgreSQL takes many clients: the CLI works beside the server
+      expect(result.code).toBe(0);
     }
-    await expect(openDatabase({ dataDir: server.database.dataDir, purpose: "second opener" })).rejects.toThrow(
-      /in use by process \d+ \(test server/,
-    );
+    expect((await server.query(StoryState, { id: storyId }, token)).story!.title).toBe("Busy");
   });
 });

@@ -5,14 +5,21 @@ import path from "node:path";
 
 export class DataDirInUseError extends Error {}
 
+/** Folders this process holds: a second open in the same process is refused too. */
+const heldHere = new Map<string, string>();
+
 export function lockDataDir(dir: string, purpose: string): () => void {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, "pglite.lock");
+  const holder = heldHere.get(file);
+  if (holder) throw new DataDirInUseError(`The embedded database in ${dir} is already open in this process (${holder}).`);
   const claim = JSON.stringify({ pid: process.pid, purpose, since: new Date().toISOString() });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, claim, { flag: "wx" });
+      heldHere.set(file, purpose);
       return () => {
+        heldHere.delete(file);
         try {
           if (JSON.parse(fs.readFileSync(file, "utf8")).pid === process.pid) fs.unlinkSync(file);
         } catch {

@@ -108,9 +108,22 @@ async function instantiateSchemaEngine(): Promise<EngineClass> {
   const gluePath = require.resolve("@prisma/schema-engine-wasm/schema_engine_bg");
   const bytes = await fs.readFile(path.join(path.dirname(gluePath), "schema_engine_bg.wasm"));
   const module = await WebAssembly.compile(bytes);
-  // The .wasm imports every host function from its glue file.
+  // The .wasm imports every host function from its glue file. One of them is
+  // setTimeout: the engine arms a 10 s timer around taking its advisory lock
+  // and never clears it, which would keep a CLI process alive for 10 s after
+  // its work is done. An unref'd timer still fires while anything else (e.g. a
+  // pending PostgreSQL connection) keeps the process alive.
+  const imports: Record<string, unknown> = { ...glue };
+  for (const key of Object.keys(imports)) {
+    if (!key.startsWith("__wbg_setTimeout_")) continue;
+    imports[key] = (callback: () => void, ms: number) => {
+      const timer = setTimeout(callback, ms >>> 0);
+      timer.unref();
+      return timer;
+    };
+  }
   const instance = await WebAssembly.instantiate(module, {
-    "./schema_engine_bg.js": glue as unknown as WebAssembly.ModuleImports,
+    "./schema_engine_bg.js": imports as WebAssembly.ModuleImports,
   });
   glue.__wbg_set_wasm(instance.exports);
   const start = instance.exports["__wbindgen_start"];

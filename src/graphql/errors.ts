@@ -1,6 +1,7 @@
 // What clients may see of an error: our typed errors with their codes, GraphQL's own
 // validation errors; everything else is masked and logged.
 import { GraphQLError } from "graphql";
+import type { Plugin } from "graphql-yoga";
 import { StorySparkError } from "../domain/errors.ts";
 
 export function maskError(error: unknown, message: string, log: (error: unknown) => void): Error {
@@ -15,8 +16,8 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
         extensions: { ...original.extensions, code: original.code },
       });
     }
-    if (original instanceof GraphQLError) return maskError(original, message, log);
-    if (!original) return error; // GraphQL's own (parse, validation, our GraphQLErrors)
+    // GraphQL's own errors (parse, validation, input coercion) and ours
+    if (!original || original instanceof GraphQLError) return error;
     if (original.name === "PothosValidationError") {
       return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: { code: "BAD_USER_INPUT" } });
     }
@@ -27,4 +28,40 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
     ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
     extensions: { code: "INTERNAL_SERVER_ERROR" },
   });
+}
+
+/**
+ * Gives GraphQL's own request errors a code: values that do not fit the schema's
+ * input types are BAD_USER_INPUT (the message names the field), other invalid
+ * documents GRAPHQL_VALIDATION_FAILED.
+ */
+export function useErrorCodes(): Plugin {
+  const withCode = (errors: readonly GraphQLError[], code: (error: GraphQLError) => string) =>
+    errors.map((error) =>
+      error.extensions?.code
+        ? error
+        : new GraphQLError(error.message, {
+            nodes: error.nodes,
+            source: error.source,
+            positions: error.positions,
+            path: error.path,
+            originalError: error.originalError,
+            extensions: { ...error.extensions, code: code(error) },
+          }),
+    );
+  const isInputError = (error: GraphQLError) =>
+    /^Variable "\$[^"]+" (got invalid value|of required type|of non-null type)|^(Expected value of type|Value ".*" does not exist in|Field ".*" of required type ".*" was not provided|Expected type ".*", found)/.test(
+      error.message,
+    );
+  return {
+    onValidate: () => ({ result, setResult }) => {
+      if (result.length > 0) setResult(withCode(result as readonly GraphQLError[], (e) => (isInputError(e) ? "BAD_USER_INPUT" : "GRAPHQL_VALIDATION_FAILED")));
+    },
+    onExecute: () => ({
+      onExecuteDone: ({ result, setResult }) => {
+        if (!("errors" in result) || !result.errors || result.data !== undefined) return;
+        setResult({ ...result, errors: withCode(result.errors as readonly GraphQLError[], () => "BAD_USER_INPUT") });
+      },
+    }),
+  };
 }

@@ -4,7 +4,7 @@ import { createYoga } from "graphql-yoga";
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import { createContext, type AppServices } from "../graphql/context.ts";
-import { maskError } from "../graphql/errors.ts";
+import { maskError, useErrorCodes } from "../graphql/errors.ts";
 import { schema } from "../graphql/schema/index.ts";
 
 export type AppOptions = {
@@ -22,6 +22,7 @@ export function createApp(options: AppOptions) {
     graphqlEndpoint: "/graphql",
     graphiql: options.graphiql ?? true,
     landingPage: false,
+    plugins: [useErrorCodes()],
     logging: logger,
     context: ({ request }) => createContext(services, request.headers.get("authorization")),
     maskedErrors: {
