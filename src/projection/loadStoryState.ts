@@ -1,5 +1,5 @@
-// Reads the part of a story's state a command needs from the read tables, in one
-// statement, locking the story row so that writers to one story take turns.
+// Reads the part of a story's state a command needs from the read tables, after
+// locking the story row so that writers to one story take turns.
 import { MODULES, type ModuleInputs, type ModuleOutputs, type SnapshotKey } from "../domain/catalogue.ts";
 import { initialState, type StoryState, type StoryVersionState } from "../domain/story.ts";
 import { VersionHistory } from "../domain/versionHistory.ts";
@@ -39,6 +39,11 @@ export async function loadStoryStateForUpdate(
   storyId: string,
   extraVersions: readonly number[] = [],
 ): Promise<StoryState | null> {
+  // Lock first, read after: in READ COMMITTED the second statement's snapshot
+  // includes everything the writer we waited for committed. (Locking inside the
+  // reading statement would recheck its join against the older snapshot.)
+  const locked = await db.$queryRaw<{ id: string }[]>`SELECT id FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
+  if (locked.length === 0) return null;
   const rows = await db.$queryRaw<StateRow[]>`
     SELECT s.id, s.user_id, s.title, s.logline, s.genre, s.is_complete, s.created_at, s.updated_at,
            s.revision, s.latest_version_number, s.redo_version_numbers,
@@ -55,8 +60,7 @@ export async function loadStoryStateForUpdate(
                     OR v.version_number = ANY(${[...extraVersions]}::int[]))) AS versions
       FROM stories s
       JOIN story_versions av ON av.id = s.active_version_id
-     WHERE s.id = ${storyId}::uuid
-       FOR UPDATE OF s`;
+     WHERE s.id = ${storyId}::uuid`;
   const row = rows[0];
   if (!row) return null;
 

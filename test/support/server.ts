@@ -25,14 +25,14 @@ export type TestServer = {
   close(): Promise<void>;
 };
 
-const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
+const quietLogger = { error: (...a: unknown[]) => console.error(...a), warn: () => {}, info: () => {}, debug: () => {} };
 
 export async function startTestServer(existing?: TestDatabase): Promise<TestServer> {
   const database = existing ?? (await createTestDatabase());
   const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, purpose: "test server" });
   const tokens = createTokenService({ secret: "test-secret-test-secret-test-secret", dataDir: database.dataDir, ttl: "1h" });
   const loggedErrors: unknown[] = [];
-  const { server } = createApp({ db, tokens, logger: { ...quietLogger, error: (...args: unknown[]) => loggedErrors.push(args) } });
+  const { server } = createApp({ db, tokens, logger: { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } } });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 
