@@ -23,6 +23,7 @@ import { PGlite } from "@electric-sql/pglite";
 import {
   bindMigrationAwareSqlAdapterFactory,
   DriverAdapterError,
+  type ErrorRegistry,
   type SqlDriverAdapter,
   type SqlMigrationAwareDriverAdapterFactory,
 } from "@prisma/driver-adapter-utils";
@@ -278,13 +279,14 @@ async function withEngine<T>(
 ): Promise<T> {
   const Engine = await loadSchemaEngine();
   const session = new EngineSession(factory);
+  const bound = bindMigrationAwareSqlAdapterFactory(session);
   const onEngineLog = (line: unknown): void => forwardEngineLog(line, log);
   let engine: SchemaEngine | undefined;
   try {
-    engine = await Engine.new({ datamodels: undefined }, onEngineLog, bindMigrationAwareSqlAdapterFactory(session));
+    engine = await Engine.new({ datamodels: undefined }, onEngineLog, bound);
     return await fn(engine);
   } catch (error) {
-    throw toMigrationError(error);
+    throw toMigrationError(error, bound.errorRegistry);
   } finally {
     engine?.free();
     await session.close();
@@ -304,12 +306,31 @@ function forwardEngineLog(line: unknown, log: ((line: string) => void) | undefin
   }
 }
 
-function toMigrationError(error: unknown): unknown {
+function toMigrationError(error: unknown, registry: ErrorRegistry): unknown {
   if (error instanceof MigrationError || !(error instanceof Error)) return error;
-  // Engine errors carry a Rust span trace after the message ("   0: ...").
-  const message = error.message.split(/\n\s+0: /)[0]?.trim() || error.message;
+  // A JS error thrown inside the driver reaches us as "External error id#N".
+  const external = /External error id#(\d+)/.exec(error.message);
+  const record = external?.[1] === undefined ? undefined : registry.consumeError(Number(external[1]));
+  if (record !== undefined) {
+    const original = record.error;
+    const message = original instanceof Error ? original.message : String(original);
+    return new MigrationError(`Database driver error: ${message}`, { cause: original });
+  }
+  // Engine errors carry a Rust span trace after the message ("   0: ..."),
+  // which names the migration being applied, if any.
+  const [head = "", trace = ""] = error.message.split(/\n\s+0: /, 2);
+  const migration = /migration_name="([^"]+)"/.exec(trace)?.[1];
+  const text = head
+    .replace(/^external connector error\n/, "")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .join(" ");
   const code = optionalString((error as { code?: unknown }).code);
-  return new MigrationError(code ? `${code}: ${message}` : message, { code, cause: error });
+  const message = [code, migration === undefined ? undefined : `migration ${migration} failed`, text || error.message]
+    .filter((part) => part !== undefined)
+    .join(": ");
+  return new MigrationError(message, { code, cause: error });
 }
 
 // ---------------------------------------------------------------------------
