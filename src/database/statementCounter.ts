@@ -20,15 +20,22 @@ function countOn<T extends SqlDriverAdapter | Transaction>(queryable: T, counter
       const value = Reflect.get(target, prop, target);
       if (typeof value !== "function") return value;
       switch (prop) {
-        case "queryRaw":
-        case "executeRaw":
         case "commit":
         case "rollback":
+          // Prisma sends COMMIT/ROLLBACK itself unless the adapter asks for phantom queries,
+          // in which case the adapter's own call is the statement.
+          if (!(target as Transaction).options?.usePhantomQuery) return value.bind(target);
           return (...args: unknown[]) => {
             counter.count++;
             return value.apply(target, args);
           };
-        case "startTransaction":
+        case "queryRaw":
+        case "executeRaw":
+          return (...args: unknown[]) => {
+            counter.count++;
+            return value.apply(target, args);
+          };
+        case "startTransaction": // BEGIN
           return async (...args: unknown[]) => {
             counter.count++;
             return countOn(await value.apply(target, args), counter);
