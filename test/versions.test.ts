@@ -29,6 +29,8 @@ describe("a new story", () => {
     const { createStory: created } = await server.query(CreateStory, { input: { title: "  Ash and Ember  ", genre: "fantasy" } }, token);
     expect(created.story.title).toBe("Ash and Ember");
     expect(created.version).toEqual({ number: 1, snapshot: EMPTY, parent: null });
+    // keys in story order, whatever order the database keeps them in
+    expect(Object.keys(created.version.snapshot as object)).toEqual(Object.keys(EMPTY));
     expect(created.event).toEqual({ seq: 1, type: "StoryCreated" });
     expect(created.story).toMatchObject({ revision: 1, canUndo: false, canRedo: false });
 

@@ -327,7 +327,7 @@ function toMigrationError(error: unknown, registry: ErrorRegistry): unknown {
     .filter((line) => line !== "")
     .join(" ");
   const code = optionalString((error as { code?: unknown }).code);
-  const message = [code, migration === undefined ? undefined : `migration ${migration} failed`, text || error.message]
+  const message = [code, migration === undefined ? undefined : `Migration ${migration} failed`, text || error.message]
     .filter((part) => part !== undefined)
     .join(": ");
   return new MigrationError(message, { code, cause: error });

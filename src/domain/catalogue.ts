@@ -106,3 +106,9 @@ export const EMPTY_INPUTS: ModuleInputs = EMPTY_OUTPUTS as ModuleInputs;
 export function manualOutputSchema(module: ModuleDefinition): z.ZodType {
   return module.outputSchema.partial().loose();
 }
+
+/** A snapshot-shaped object with its keys in story order (jsonb stores keys in its own order). */
+export function inStoryOrder(snapshot: unknown): { [K in SnapshotKey]: unknown } {
+  const source = (typeof snapshot === "object" && snapshot !== null ? snapshot : {}) as Record<string, unknown>;
+  return Object.fromEntries(SNAPSHOT_KEYS.map((key) => [key, source[key] ?? null])) as { [K in SnapshotKey]: unknown };
+}

@@ -1,6 +1,6 @@
 // Metadata: free key/value data on a story, a module or a version.
 import { builder } from "../builder.ts";
-import { loadAll, orNotFound } from "../loaders.ts";
+import { loadAll } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { Metadata } from "../../generated/prisma/client.ts";
 import { deleteMetadata, setMetadata, type MetadataParentType } from "../../commands/metadataCommands.ts";

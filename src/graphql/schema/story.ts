@@ -3,7 +3,6 @@ import { builder } from "../builder.ts";
 import { loadAll, orNotFound } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
-import { notFound } from "../../domain/errors.ts";
 import { moduleByName } from "../../domain/catalogue.ts";
 import { deleteStory, executeStoryCommand, newStoryIds } from "../../commands/storyCommands.ts";
 import { readStream } from "../../eventstore/eventStore.ts";

@@ -1,6 +1,6 @@
 // StoryEvent: one entry of a story's append-only log.
 import { builder } from "../builder.ts";
-import { loadAll, orNotFound } from "../loaders.ts";
+import { loadAll } from "../loaders.ts";
 import type { StoredEvent } from "../../eventstore/eventStore.ts";
 import { UserType } from "./user.ts";
 

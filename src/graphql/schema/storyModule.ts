@@ -3,7 +3,6 @@ import { builder } from "../builder.ts";
 import { loadAll, orNotFound } from "../loaders.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
 import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
-import { notFound } from "../../domain/errors.ts";
 import { idOf } from "../globalIds.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
 import { changeStory, StoryChangePayload, StoryType } from "./story.ts";

@@ -3,7 +3,7 @@ import { builder } from "../builder.ts";
 import { loadAll, orNotFound } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { StoryVersion } from "../../generated/prisma/client.ts";
-import { notFound } from "../../domain/errors.ts";
+import { inStoryOrder } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
 import { eventKey } from "../loaders.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
@@ -22,12 +22,12 @@ builder.node(StoryVersionType, {
     snapshot: t.field({
       type: "JSON",
       description: "The five snapshot keys, each the module's output object or null.",
-      resolve: (version) => version.fullSnapshot,
+      resolve: (version) => inStoryOrder(version.fullSnapshot),
     }),
     inputs: t.field({
       type: "JSON",
       description: "The five snapshot keys, each the module's input text or null.",
-      resolve: (version) => version.inputs,
+      resolve: (version) => inStoryOrder(version.inputs),
     }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     parent: t.field({

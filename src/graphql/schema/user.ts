@@ -1,6 +1,6 @@
 // User, the viewer, and signing up and in.
 import { builder } from "../builder.ts";
-import { loadAll, orNotFound } from "../loaders.ts";
+import { loadAll } from "../loaders.ts";
 import type { User } from "../../generated/prisma/client.ts";
 import { signIn, signUp } from "../../auth/accounts.ts";
 import { storiesConnection, StoryConnection } from "./story.ts";
