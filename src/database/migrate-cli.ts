@@ -6,45 +6,33 @@
 // deploy uses PostgreSQL when DATABASE_URL is set, otherwise the PGlite
 // database in $DATA_DIR/pglite (DATA_DIR defaults to ./.data).
 
-import fs from "node:fs/promises";
 import path from "node:path";
 
-import { PGlite } from "@electric-sql/pglite";
-import { PrismaPg } from "@prisma/adapter-pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
-
-import { applyPendingMigrations, createMigration } from "./migrations.ts";
+import { readConfig } from "../config.ts";
+import { openDatabase } from "./connect.ts";
+import { DataDirInUseError } from "./dataDirLock.ts";
+import { createMigration } from "./migrations.ts";
 
 const USAGE = "usage: migrate-cli.ts deploy | migrate-cli.ts create <name>";
 
 async function deploy(): Promise<void> {
-  const log = (line: string) => console.log(line);
+  const config = readConfig();
   const started = performance.now();
-  const databaseUrl = process.env["DATABASE_URL"];
-  let applied: string[];
-  let target: string;
-  if (databaseUrl) {
-    target = `PostgreSQL ${redactUrl(databaseUrl)}`;
-    ({ applied } = await applyPendingMigrations(new PrismaPg({ connectionString: databaseUrl }), { log }));
-  } else {
-    const dataDir = path.resolve(process.env["DATA_DIR"] || "./.data");
-    const pgliteDir = path.join(dataDir, "pglite");
-    target = `PGlite ${pgliteDir}`;
-    await fs.mkdir(dataDir, { recursive: true });
-    // TODO(lock): take the shared lock on this PGlite folder (a running server must not have it open).
-    const client = new PGlite(pgliteDir);
-    try {
-      ({ applied } = await applyPendingMigrations(new PrismaPGlite(client), { log }));
-    } finally {
-      await client.close();
-    }
-  }
+  const target = config.databaseUrl ? `PostgreSQL ${redactUrl(config.databaseUrl)}` : `PGlite ${path.join(config.dataDir, "pglite")}`;
+  const applied: string[] = [];
+  // openDatabase applies what is pending, and holds the embedded database's lock while it does
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    purpose: "story-spark db:migrate",
+    log: (line) => {
+      console.log(line);
+      applied.push(line);
+    },
+  });
+  await db.close();
   const ms = Math.round(performance.now() - started);
-  console.log(
-    applied.length === 0
-      ? `Database is up to date (${target}, ${ms} ms).`
-      : `Applied ${applied.length} migration(s) to ${target} in ${ms} ms: ${applied.join(", ")}`,
-  );
+  console.log(applied.length === 0 ? `Database is up to date (${target}, ${ms} ms).` : `Migrated ${target} in ${ms} ms.`);
 }
 
 async function create(name: string | undefined): Promise<void> {
@@ -81,6 +69,11 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof UsageError) {
     console.error(error.message);
     process.exitCode = 2;
+    return;
+  }
+  if (error instanceof DataDirInUseError) {
+    console.error(error.message);
+    process.exitCode = 1;
     return;
   }
   const message = error instanceof Error ? error.message : String(error);

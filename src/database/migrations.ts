@@ -13,7 +13,7 @@
 //   diffs that database against the datamodel in prisma/schema.prisma and the
 //   script is written to prisma/migrations/<timestamp>_<name>/migration.sql.
 
-import { Dirent } from "node:fs";
+import type { Dirent } from "node:fs";
 import fs from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -71,7 +71,7 @@ export interface CreateOptions {
 /** A failure reported by the schema engine, e.g. a migration whose SQL failed. */
 export class MigrationError extends Error {
   override name = "MigrationError";
-  /** Prisma error code when the engine gave one (e.g. P3009, P3018). */
+  /** Prisma error code when the engine gave one (e.g. P3009: a failed migration blocks deploys). */
   readonly code: string | undefined;
   constructor(message: string, options: { code?: string | undefined; cause?: unknown }) {
     super(message, { cause: options.cause });
@@ -219,9 +219,8 @@ function withNativeScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
 }
 
 /**
- * Wraps the caller's factory: fixes executeScript, remembers every adapter
- * handed to the engine (the engine never disposes them) and the last error a
- * driver threw (the engine only reports its message).
+ * Wraps the caller's factory for one engine run: fixes executeScript and
+ * remembers every adapter handed to the engine, which never disposes them.
  */
 class EngineSession implements SqlMigrationAwareDriverAdapterFactory {
   readonly provider: SqlMigrationAwareDriverAdapterFactory["provider"];
@@ -376,11 +375,25 @@ export async function applyPendingMigrations(
   adapterFactory: SqlMigrationAwareDriverAdapterFactory,
   options: ApplyOptions = {},
 ): Promise<{ applied: string[] }> {
-  const migrationsList = await readMigrationList(options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
-  const { appliedMigrationNames } = await withEngine(adapterFactory, options.log, (engine) =>
-    engine.applyMigrations({ migrationsList, filters: NO_FILTER }),
-  );
-  return { applied: appliedMigrationNames };
+  return serialized(async () => {
+    const migrationsList = await readMigrationList(options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
+    const { appliedMigrationNames } = await withEngine(adapterFactory, options.log, (engine) =>
+      engine.applyMigrations({ migrationsList, filters: NO_FILTER }),
+    );
+    return { applied: appliedMigrationNames };
+  });
+}
+
+/**
+ * One migration run at a time in this process. Across processes the engine's
+ * PostgreSQL advisory lock serialises runs, but that lock is re-entrant within
+ * one session, and all users of one PGlite share its single session.
+ */
+let runQueue: Promise<unknown> = Promise.resolve();
+function serialized<T>(work: () => Promise<T>): Promise<T> {
+  const result = runQueue.then(work, work);
+  runQueue = result.catch(() => undefined);
+  return result;
 }
 
 /**
