@@ -12,6 +12,8 @@ export type Config = {
   tokenTtl: string;
   /** pg pool size per process */
   databasePoolSize: number;
+  /** Redis for live messages across instances; absent → in-process */
+  redisUrl: string | undefined;
 };
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -23,6 +25,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: env.JWT_SECRET || undefined,
     tokenTtl: env.TOKEN_TTL || "30d",
     databasePoolSize: intFrom(env, "DATABASE_POOL_SIZE", 20),
+    redisUrl: env.REDIS_URL || undefined,
   };
 }
 

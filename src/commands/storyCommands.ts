@@ -1,9 +1,19 @@
 // The command handler: one transaction per command — lock and load the story's
 // state, decide, append the events, project them — then report what was appended.
 import { createHash, randomUUID } from "node:crypto";
-import { MODULES } from "../domain/catalogue.ts";
+import { MODULES, moduleBySnapshotKey, type ModuleName, type SnapshotKey } from "../domain/catalogue.ts";
 import { StorySparkError, notFound } from "../domain/errors.ts";
-import { decide, evolve, initialState, versionsNeededBy, type ModuleIds, type StoryCommand, type StoryState } from "../domain/story.ts";
+import {
+  activeVersion,
+  changedModules,
+  decide,
+  evolve,
+  initialState,
+  versionsNeededBy,
+  type ModuleIds,
+  type StoryCommand,
+  type StoryState,
+} from "../domain/story.ts";
 import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
 import { appendToStream, findByIdempotencyKey, recordEvents, type StoredEvent } from "../eventstore/eventStore.ts";
@@ -26,9 +36,8 @@ export type StoryCommandResult = {
   event: StoredEvent;
   /** true when an earlier request with the same idempotency key answered */
   replayed: boolean;
-  /** the story before and after, for live updates (null after on replay) */
-  before: StoryState | null;
-  after: StoryState | null;
+  /** per appended event, the modules whose content it changed (empty on replay) */
+  changes: { event: StoredEvent; modules: ModuleName[] }[];
 };
 
 /** Long enough for many writers queued on one story's lock. */
@@ -52,7 +61,7 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
         if (earlier.requestHash !== requestHash) {
           throw new StorySparkError("BAD_USER_INPUT", "idempotencyKey: already used for a different request", { field: "idempotencyKey" });
         }
-        return { storyId, events: [earlier.event], event: earlier.event, replayed: true, before: null, after: null };
+        return { storyId, events: [earlier.event], event: earlier.event, replayed: true, changes: [] };
       }
     }
     const expected = request.expectedRevision;
@@ -65,13 +74,17 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
     const recorded = recordEvents(storyId, decide(command, before), { currentRevision: before.revision, actorId });
     let after = before;
     const activeNumbers: number[] = [];
+    const changedBy: ModuleName[][] = [];
     for (const event of recorded) {
+      const previous = after;
       after = evolve(after, event);
       activeNumbers.push(after.activeVersionNumber);
+      changedBy.push(previous.exists ? changedModules(activeVersion(previous), activeVersion(after)).map(moduleNameOf) : []);
     }
     const events = await appendToStream(tx, recorded, activeNumbers, { idempotencyKey: key, requestHash });
     await projectStory(tx, before, after);
-    return { storyId, events, event: events.at(-1)!, replayed: false, before, after };
+    const changes = events.map((event, i) => ({ event, modules: changedBy[i] ?? [] }));
+    return { storyId, events, event: events.at(-1)!, replayed: false, changes };
   }, TRANSACTION_OPTIONS);
 }
 
@@ -81,6 +94,8 @@ async function loadOwnStory(db: DbClient, storyId: string, actorId: string, comm
   if (!state || state.ownerId !== actorId) throw notFound("story");
   return state;
 }
+
+const moduleNameOf = (key: SnapshotKey): ModuleName => moduleBySnapshotKey(key)!.name;
 
 /** New ids for a story: the story, its first version and its five modules. */
 export function newStoryIds(): { storyId: string; versionId: string; moduleIds: ModuleIds } {

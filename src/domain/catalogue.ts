@@ -66,6 +66,7 @@ export const LIMITS = {
   titleChars: 200,
   loglineChars: 1_000,
   genreChars: 100,
+  labelChars: 100,
   metadataKeyChars: 200,
   metadataValueBytes: 64 * 1024,
 } as const;

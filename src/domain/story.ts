@@ -41,7 +41,8 @@ export type StoryEventData =
   | { type: "ModuleCleared"; payload: { module: ModuleName; version: VersionRef } }
   | { type: "Undone"; payload: { from: number; to: number } }
   | { type: "Redone"; payload: { from: number; to: number } }
-  | { type: "VersionRestored"; payload: { restoredNumber: number; version: VersionRef } };
+  | { type: "VersionRestored"; payload: { restoredNumber: number; version: VersionRef } }
+  | { type: "VersionLabeled"; payload: { number: number; label: string | null } };
 
 export type StoryEventType = StoryEventData["type"];
 
@@ -69,7 +70,8 @@ export type StoryCommand =
   | { type: "ClearModule"; module: string; versionId: string }
   | { type: "Undo" }
   | { type: "Redo" }
-  | { type: "RestoreVersion"; number: number; versionId: string };
+  | { type: "RestoreVersion"; number: number; versionId: string }
+  | { type: "LabelVersion"; number: number; label: string | null };
 
 // ---------------------------------------------------------------- state
 
@@ -89,6 +91,8 @@ export type StoryState = {
   /** what redo makes active next is last */
   readonly redo: readonly number[];
   readonly versions: VersionHistory;
+  /** names the writer gave versions, by number */
+  readonly labels: ReadonlyMap<number, string>;
   readonly moduleIds: ModuleIds;
   readonly moduleUpdatedAt: { readonly [K in SnapshotKey]: Date };
 };
@@ -110,6 +114,7 @@ export function initialState(storyId: string): StoryState {
     activeVersionNumber: 0,
     redo: [],
     versions: VersionHistory.empty(),
+    labels: new Map(),
     moduleIds: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as ModuleIds,
     moduleUpdatedAt: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, EPOCH])) as unknown as StoryState["moduleUpdatedAt"],
   };
@@ -127,6 +132,7 @@ export function activeVersion(state: StoryState): StoryVersionState {
 export function versionsNeededBy(command: StoryCommand, state: Pick<StoryState, "redo">): number[] {
   switch (command.type) {
     case "RestoreVersion":
+    case "LabelVersion":
       return [command.number];
     case "Redo": {
       const next = state.redo.at(-1);
@@ -186,6 +192,14 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
         throw new StorySparkError("NOT_FOUND", `version ${command.number} not found`, { field: "number" });
       }
       return [{ type: "VersionRestored", payload: { restoredNumber: command.number, version: nextVersion(command.versionId) } }];
+    }
+    case "LabelVersion": {
+      if (!Number.isInteger(command.number) || !state.versions.get(command.number)) {
+        throw new StorySparkError("NOT_FOUND", `version ${command.number} not found`, { field: "number" });
+      }
+      const label = command.label?.trim() || null;
+      if (label !== null && label.length > LIMITS.labelChars) throw badInput("label", `must be at most ${LIMITS.labelChars} characters`);
+      return [{ type: "VersionLabeled", payload: { number: command.number, label } }];
     }
     default:
       return assertNever(command);
@@ -313,6 +327,12 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
       return moveTo(base, event.payload.to, [...state.redo, event.payload.from], at);
     case "Redone":
       return moveTo(base, event.payload.to, state.redo.slice(0, -1), at);
+    case "VersionLabeled": {
+      const labels = new Map(state.labels);
+      if (event.payload.label === null) labels.delete(event.payload.number);
+      else labels.set(event.payload.number, event.payload.label);
+      return { ...base, labels };
+    }
     default:
       return assertNever(event);
   }

@@ -10,6 +10,7 @@ const EVENT_TYPES = new Set<string>([
   "Undone",
   "Redone",
   "VersionRestored",
+  "VersionLabeled",
 ] satisfies StoryEventData["type"][]);
 
 export function upcast(stored: { type: string; schemaVersion: number; payload: unknown }): StoryEventData {

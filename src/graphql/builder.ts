@@ -22,6 +22,8 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
+    // subscriptions are checked when they start, not at each message
+    authorizeOnSubscribe: true,
     authScopes: (context) => ({ signedIn: context.viewer !== null }),
     unauthorizedError: (_parent, context) =>
       new GraphQLError(context.tokenRejected ? "the token is invalid or expired" : "sign in first", {
@@ -44,3 +46,4 @@ export const builder = new SchemaBuilder<{
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});

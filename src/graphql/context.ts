@@ -1,6 +1,7 @@
 // The request context, built by one function for HTTP and WebSocket alike.
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
+import type { LivePubSub } from "../live/pubsub.ts";
 import { createLoaders, type Loaders } from "./loaders.ts";
 
 export type Viewer = { readonly id: string };
@@ -8,6 +9,7 @@ export type Viewer = { readonly id: string };
 export type AppServices = {
   readonly db: Database;
   readonly tokens: TokenService;
+  readonly pubsub: LivePubSub;
 };
 
 export type GraphQLContext = AppServices & {

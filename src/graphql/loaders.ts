@@ -78,7 +78,7 @@ export function createLoaders(db: Database, viewer: Viewer | null) {
           const { first, beforeNumber } = group[0]!;
           const storyIds = group.map((k) => k.storyId);
           const rows = await prisma.$queryRaw<VersionRow[]>`
-            SELECT id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq, created_at
+            SELECT id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq, created_at, label
               FROM (SELECT v.*, row_number() OVER (PARTITION BY v.story_id ORDER BY v.version_number DESC) AS rank
                       FROM story_versions v JOIN stories s ON s.id = v.story_id
                      WHERE v.story_id = ANY(${storyIds}::uuid[]) AND s.user_id = ${owner}::uuid
@@ -126,6 +126,7 @@ type VersionRow = {
   parent_version_id: string | null;
   event_seq: number;
   created_at: Date;
+  label: string | null;
 };
 
 function versionFromRow(row: VersionRow): StoryVersion {
@@ -138,6 +139,7 @@ function versionFromRow(row: VersionRow): StoryVersion {
     parentVersionId: row.parent_version_id,
     eventSeq: row.event_seq,
     createdAt: row.created_at,
+    label: row.label,
   };
 }
 

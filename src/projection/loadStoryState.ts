@@ -27,6 +27,7 @@ type StateRow = {
     inputs: ModuleInputs;
     eventSeq: number;
     createdAt: string;
+    label: string | null;
   }[];
 };
 
@@ -52,7 +53,7 @@ export async function loadStoryStateForUpdate(
               FROM story_modules m WHERE m.story_id = s.id) AS modules,
            (SELECT json_agg(json_build_object(
                      'id', v.id, 'number', v.version_number, 'parentNumber', pv.version_number,
-                     'outputs', v.full_snapshot, 'inputs', v.inputs, 'eventSeq', v.event_seq, 'createdAt', v.created_at))
+                     'outputs', v.full_snapshot, 'inputs', v.inputs, 'eventSeq', v.event_seq, 'createdAt', v.created_at, 'label', v.label))
               FROM story_versions v LEFT JOIN story_versions pv ON pv.id = v.parent_version_id
              WHERE v.story_id = s.id
                AND (v.id = av.id OR v.id = av.parent_version_id
@@ -72,7 +73,8 @@ export async function loadStoryStateForUpdate(
     moduleIds[m.snapshotKey] = stored.id;
     moduleUpdatedAt[m.snapshotKey] = new Date(stored.updatedAt);
   }
-  const versions: StoryVersionState[] = row.versions.map((v) => ({ ...v, createdAt: new Date(v.createdAt) }));
+  const versions: StoryVersionState[] = row.versions.map(({ label: _label, ...v }) => ({ ...v, createdAt: new Date(v.createdAt) }));
+  const labels = new Map(row.versions.flatMap((v) => (v.label === null ? [] : [[v.number, v.label] as const])));
 
   return {
     ...initialState(storyId),
@@ -88,6 +90,7 @@ export async function loadStoryStateForUpdate(
     activeVersionNumber: row.active_number,
     redo: row.redo_version_numbers,
     versions: VersionHistory.partial(versions, row.latest_version_number),
+    labels,
     moduleIds,
     moduleUpdatedAt,
   };

@@ -29,6 +29,13 @@ export async function projectStory(db: DbClient, before: StoryState, after: Stor
       });
     }
   }
+  if (before.exists && before.labels !== after.labels) {
+    for (const number of new Set([...before.labels.keys(), ...after.labels.keys()])) {
+      const label = after.labels.get(number) ?? null;
+      if (number > before.versions.latestNumber || label === (before.labels.get(number) ?? null)) continue;
+      await db.storyVersion.update({ where: { storyId_versionNumber: { storyId: after.id, versionNumber: number } }, data: { label } });
+    }
+  }
   const added = newVersions(before, after).map((v) => versionRow(after, v));
   for (let i = 0; i < added.length; i += VERSION_BATCH) {
     await db.storyVersion.createMany({

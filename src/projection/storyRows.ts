@@ -38,6 +38,7 @@ export type StoryVersionRow = {
   parentVersionId: string | null;
   eventSeq: number;
   createdAt: Date;
+  label: string | null;
 };
 
 export function storyRow(state: StoryState): StoryRow {
@@ -85,6 +86,7 @@ export function versionRow(state: StoryState, version: StoryVersionState): Story
     parentVersionId: parent?.id ?? null,
     eventSeq: version.eventSeq,
     createdAt: version.createdAt,
+    label: state.labels.get(version.number) ?? null,
   };
 }
 

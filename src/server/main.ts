@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { readConfig } from "../config.ts";
 import { openDatabase } from "../database/connect.ts";
 import { createTokenService } from "../auth/tokens.ts";
+import { createLiveMessaging } from "../live/pubsub.ts";
 import { createApp } from "./app.ts";
 
 async function main() {
@@ -15,13 +16,17 @@ async function main() {
     log: (line) => console.info(line),
   });
   const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
-  const { server } = createApp({ db, tokens });
+  const live = createLiveMessaging(config.redisUrl);
+  const app = createApp({ db, tokens, pubsub: live.pubsub });
+  const { server } = app;
 
   server.listen(config.port, config.host);
   await once(server, "listening");
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  const where = db.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL";
+  const where = [db.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL", config.redisUrl ? "live updates through Redis" : null]
+    .filter(Boolean)
+    .join(", ");
   console.info(`Story Spark ready at http://${config.host}:${port}/graphql (${where})`);
 
   let stopping = false;
@@ -29,9 +34,8 @@ async function main() {
     if (stopping) return;
     stopping = true;
     console.info(`${signal}: finishing requests in flight, then stopping`);
-    server.close(); // stops accepting; in-flight requests finish
-    server.closeIdleConnections();
-    await once(server, "close");
+    await app.close(); // stops accepting; in-flight requests finish
+    await live.close();
     await db.close();
     console.info("stopped");
     process.exit(0);

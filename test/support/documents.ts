@@ -153,3 +153,20 @@ export const StoryMetadata = graphql(`
     }
   }
 `);
+
+export const ModuleUpdated = graphql(`
+  subscription ModuleUpdated($storyId: ID!, $module: ModuleName) {
+    moduleUpdated(storyId: $storyId, module: $module) {
+      story { id revision }
+      module { name output }
+      version { number }
+      event { seq type }
+    }
+  }
+`);
+
+export const StoryEventsFeed = graphql(`
+  subscription StoryEventsFeed($storyId: ID!, $after: Int) {
+    storyEvents(storyId: $storyId, after: $after) { seq type }
+  }
+`);

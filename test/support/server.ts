@@ -5,6 +5,7 @@ import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { openDatabase, type Database } from "../../src/database/connect.ts";
 import { createTokenService } from "../../src/auth/tokens.ts";
 import { createApp } from "../../src/server/app.ts";
+import { createLiveMessaging } from "../../src/live/pubsub.ts";
 import { createTestDatabase, type TestDatabase } from "./databases.ts";
 
 export type GraphQLResponse<T> = {
@@ -25,14 +26,16 @@ export type TestServer = {
   close(): Promise<void>;
 };
 
-const quietLogger = { error: (...a: unknown[]) => console.error(...a), warn: () => {}, info: () => {}, debug: () => {} };
+const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
 export async function startTestServer(existing?: TestDatabase): Promise<TestServer> {
   const database = existing ?? (await createTestDatabase());
   const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, purpose: "test server" });
   const tokens = createTokenService({ secret: "test-secret-test-secret-test-secret", dataDir: database.dataDir, ttl: "1h" });
   const loggedErrors: unknown[] = [];
-  const { server } = createApp({ db, tokens, logger: { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } } });
+  const live = createLiveMessaging(process.env.TEST_REDIS_URL);
+  const app = createApp({ db, tokens, pubsub: live.pubsub, logger: { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } } });
+  const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 
@@ -49,7 +52,8 @@ export async function startTestServer(existing?: TestDatabase): Promise<TestServ
     if (stopped) return;
     stopped = true;
     server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await app.close();
+    await live.close();
     await db.close();
   };
   return {

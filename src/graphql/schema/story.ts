@@ -176,6 +176,16 @@ export async function changeStory(
     idempotencyKey: args.idempotencyKey ?? null,
   });
   clearLoaders(context.loaders);
+  for (const { event, modules } of result.changes) {
+    context.pubsub.publish("storyChanged", result.storyId, {
+      storyId: result.storyId,
+      eventId: event.id,
+      seq: event.seq,
+      type: event.type,
+      activeVersionNumber: event.activeVersionNumber,
+      modules,
+    });
+  }
   return {
     storyId: result.storyId,
     eventId: result.event.id,

@@ -1,6 +1,8 @@
 // StoryEvent: one entry of a story's append-only log.
 import { builder } from "../builder.ts";
-import { loadAll } from "../loaders.ts";
+import { clearLoaders, loadAll, orNotFound } from "../loaders.ts";
+import { idOf } from "../globalIds.ts";
+import { storyEventFeed } from "../../live/storyEventFeed.ts";
 import type { StoredEvent } from "../../eventstore/eventStore.ts";
 import { UserType } from "./user.ts";
 
@@ -24,3 +26,21 @@ builder.node(StoryEventType, {
     activeVersionNumber: t.exposeInt("activeVersionNumber", { description: "The story's active version after this event." }),
   }),
 });
+
+builder.subscriptionField("storyEvents", (t) =>
+  t.field({
+    type: StoryEventType,
+    authScopes: { signedIn: true },
+    description: "Every event of the story with seq > after, in order, then live ones: no gap, no duplicate.",
+    args: { storyId: t.arg.id({ required: true }), after: t.arg.int({ description: "Default 0: the whole log." }) },
+    subscribe: async (_root, args, context) => {
+      const storyId = idOf("Story", args.storyId);
+      orNotFound(await context.loaders.story.load(storyId), "story");
+      return storyEventFeed(context.db.prisma, context.pubsub, storyId, args.after ?? 0);
+    },
+    resolve: (event, _args, context) => {
+      clearLoaders(context.loaders);
+      return event;
+    },
+  }),
+);

@@ -1,6 +1,9 @@
-// StoryModule, the ModuleName enum, and writing and clearing a module.
+// StoryModule, the ModuleName enum, writing and clearing a module, and moduleUpdated.
 import { builder } from "../builder.ts";
-import { loadAll, orNotFound } from "../loaders.ts";
+import { clearLoaders, loadAll, orNotFound, versionKey } from "../loaders.ts";
+import type { StoryChanged } from "../../live/pubsub.ts";
+import { StoryEventType } from "./storyEvent.ts";
+import { StoryVersionType } from "./storyVersion.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
 import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
@@ -86,3 +89,60 @@ builder.mutationFields((t) => ({
       }),
   }),
 }));
+
+// ------------------------------------------------------------------ live updates
+
+type ModuleUpdateMessage = StoryChanged & { module: ModuleName };
+
+const ModuleUpdate = builder.objectRef<ModuleUpdateMessage>("ModuleUpdate").implement({
+  description: "A module's content changed: by a write, a clear, undo, redo or a restore.",
+  fields: (t) => ({
+    story: t.field({
+      type: StoryType,
+      resolve: async (update, _args, context) => orNotFound(await context.loaders.story.load(update.storyId), "story"),
+    }),
+    module: t.field({
+      type: StoryModuleType,
+      description: "The module as it is now.",
+      resolve: async (update, _args, context) => {
+        const modules = await context.loaders.modulesOfStory.load(update.storyId);
+        return orNotFound(modules.find((m) => byModuleName.get(m.moduleName)?.name === update.module), "module");
+      },
+    }),
+    version: t.field({
+      type: StoryVersionType,
+      description: "The story's active version after the event.",
+      resolve: async (update, _args, context) =>
+        orNotFound(await context.loaders.versionByNumber.load(versionKey(update.storyId, update.activeVersionNumber)), "version"),
+    }),
+    event: t.field({
+      type: StoryEventType,
+      resolve: async (update, _args, context) => orNotFound(await context.loaders.event.load(update.eventId), "event"),
+    }),
+  }),
+});
+
+builder.subscriptionField("moduleUpdated", (t) =>
+  t.field({
+    type: ModuleUpdate,
+    authScopes: { signedIn: true },
+    description: "One message per module whose content changes in the story (of one module, when given).",
+    args: { storyId: t.arg.id({ required: true }), module: t.arg({ type: ModuleNameEnum }) },
+    subscribe: async (_root, args, context) => {
+      const storyId = idOf("Story", args.storyId);
+      orNotFound(await context.loaders.story.load(storyId), "story");
+      const only = args.module ?? null;
+      return (async function* () {
+        for await (const message of context.pubsub.subscribe("storyChanged", storyId)) {
+          for (const module of message.modules) {
+            if (only === null || only === module) yield { ...message, module };
+          }
+        }
+      })();
+    },
+    resolve: (update, _args, context) => {
+      clearLoaders(context.loaders); // each message reads afresh
+      return update;
+    },
+  }),
+);
