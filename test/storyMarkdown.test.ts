@@ -107,6 +107,22 @@ describe("storyToMarkdown", () => {
     expect(markdown.match(/\*\*active\*\*/g)).toHaveLength(1);
   });
 
+  it("puts plain fields before sub-sections, so none reads as part of the last sub-section", () => {
+    // given a world whose locations come before its rules and tone in the catalogue
+    const story = sampleStory();
+    story.modules[1] = {
+      ...story.modules[1]!,
+      output: { setting: "A cold coast", locations: [{ name: "The Lighthouse", description: "Tall" }], rules: ["The sea remembers"], tone: "hushed" },
+    };
+    // when rendered
+    const world = storyToMarkdown(story).split("## 2. World Seed")[1]!.split("## 3.")[0]!;
+    // then the locations' sub-sections come last
+    expect(world).toBe(
+      "\n\n**Setting**\n\nA cold coast\n\n**Rules**\n\n- The sea remembers\n\n**Tone**\n\nhushed\n\n" +
+        "**Locations**\n\n### The Lighthouse\n\n**Description**\n\nTall\n\n",
+    );
+  });
+
   it("is deterministic, ending with the export time", () => {
     expect(storyToMarkdown(sampleStory())).toBe(markdown);
     expect(markdown.endsWith("_Exported from Story Spark at 2025-03-02T08:00:00.000Z._\n")).toBe(true);

@@ -37,10 +37,21 @@ function storyLine(story: StoryExport): string {
 
 // ---------------------------------------------------------------- module output
 
-/** `headingLevel` is the level a sub-section at this depth gets. */
+/**
+ * `headingLevel` is the level a sub-section at this depth gets. Fields that open sub-sections come
+ * after the plain ones: a paragraph after a heading would read as part of that heading's section.
+ */
 function renderFields(object: JsonRecord, schema: z.ZodType | undefined, headingLevel: number): string[] {
   const shape = schema instanceof z.ZodObject ? (schema.shape as Record<string, z.ZodType>) : undefined;
-  return keysInFieldOrder(object, shape).flatMap((key) => renderField(humanise(key), object[key], shape?.[key], headingLevel));
+  const keys = keysInFieldOrder(object, shape);
+  const opensSections = (key: string) => rendersAsSections(object[key]);
+  return [...keys.filter((key) => !opensSections(key)), ...keys.filter(opensSections)].flatMap((key) =>
+    renderField(humanise(key), object[key], shape?.[key], headingLevel),
+  );
+}
+
+function rendersAsSections(value: unknown): boolean {
+  return isRecord(value) || (Array.isArray(value) && !value.every(isScalar));
 }
 
 function renderField(label: string, value: unknown, schema: z.ZodType | undefined, headingLevel: number): string[] {
@@ -49,7 +60,7 @@ function renderField(label: string, value: unknown, schema: z.ZodType | undefine
   if (Array.isArray(value)) {
     if (value.length === 0) return [];
     const element = schema instanceof z.ZodArray ? (schema.element as z.ZodType) : undefined;
-    if (value.every(isScalar)) return [`**${label}**`, bulletList(value)];
+    if (!rendersAsSections(value)) return [`**${label}**`, bulletList(value)];
     return [`**${label}**`, ...value.flatMap((item, index) => renderSubsection(item, index, element, headingLevel))];
   }
   if (isRecord(value)) {
