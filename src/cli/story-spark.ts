@@ -1,31 +1,80 @@
 // The operators' command line: `story-spark <command>`, straight on the configured database.
+import fs from "node:fs/promises";
+import { parseArgs } from "node:util";
 import { readConfig } from "../config.ts";
 import { openDatabase, type Database } from "../database/connect.ts";
 import { DataDirInUseError } from "../database/dataDirLock.ts";
+import { StorySparkError } from "../domain/errors.ts";
+import { readStream, type StoredEvent } from "../eventstore/eventStore.ts";
+import { START, parseCheckpoint, readAllAfter, type GlobalCheckpoint } from "../eventstore/globalFeed.ts";
+import { decodeGlobalId, encodeGlobalId } from "../graphql/globalIds.ts";
+import { buildStoryExport } from "../history/exportStory.ts";
+import { storyAtRevision } from "../history/storyAt.ts";
+import { storyToMarkdown } from "../history/storyMarkdown.ts";
+import { importStory } from "../commands/importStory.ts";
 import { rebuildReadTables } from "../projection/rebuild.ts";
 import { verifyReadTables } from "../projection/verify.ts";
 import { progressReporter } from "./progress.ts";
 
-const USAGE = `usage: story-spark <command>
+const USAGE = `usage: story-spark <command> [options]
 
 commands:
-  verify    replay every story's events and compare with the read tables; exit 1 on any difference
-  rebuild   empty the read tables and rebuild them from the event log
+  events --story ID [--after SEQ] [--follow]         a story's events as NDJSON, oldest first
+  events --all [--after CHECKPOINT] [--follow]       every story's events in commit order, as NDJSON;
+                                                     each line carries the checkpoint to resume after
+  replay --story ID [--to REVISION]                  the story (details, active version, modules) as of
+                                                     a revision, replayed from its log, as JSON
+  verify                                             replay every story and compare with the read tables;
+                                                     exit 1 on any difference
+  rebuild                                            empty the read tables and rebuild them from the log
+  export --story ID [--format json|markdown] [--output FILE]
+  import FILE --owner EMAIL                          a JSON export as a new story of that user
 
-The database is DATABASE_URL, or the embedded one in DATA_DIR (default ./.data),
-which must not be open in a running server at the same time.`;
+ID is a story's GraphQL id or its uuid. The database is DATABASE_URL, or the embedded one
+in DATA_DIR (default ./.data), which must not be open in a running server at the same time.`;
 
-const commands: Record<string, (db: Database) => Promise<number>> = {
+const FOLLOW_POLL_MS = 250;
+
+class UsageError extends Error {}
+
+type Options = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+
+const commands: Record<string, (db: Database, options: Options) => Promise<number>> = {
+  async events(db, { values }) {
+    if (values.all) return followAll(db, values.after ? checkpointFrom(String(values.after)) : START, values.follow === true);
+    const storyId = storyIdFrom(values.story);
+    let after = values.after ? Number(values.after) : 0;
+    if (!Number.isInteger(after) || after < 0) throw new UsageError("--after takes a seq (a whole number)");
+    for (;;) {
+      const events = await readStream(db.prisma, storyId, { after, limit: 1_000 });
+      for (const event of events) printLine(eventLine(event));
+      after = events.at(-1)?.seq ?? after;
+      if (events.length === 1_000) continue;
+      if (!values.follow || stopping) return 0;
+      await sleep(FOLLOW_POLL_MS);
+    }
+  },
+
+  async replay(db, { values }) {
+    const storyId = storyIdFrom(values.story);
+    const to = values.to === undefined ? undefined : Number(values.to);
+    if (to !== undefined && (!Number.isInteger(to) || to < 1)) throw new UsageError("--to takes a revision (1 or more)");
+    const events = await readStream(db.prisma, storyId, to === undefined ? {} : { limit: to });
+    if (events.length === 0) throw new StorySparkError("NOT_FOUND", `story ${storyId} not found`);
+    if (to !== undefined && events.length < to) throw new StorySparkError("NOT_FOUND", `the story has only ${events.length} events`);
+    printLine(JSON.stringify(storyAtRevision(storyId, events), null, 2));
+    return 0;
+  },
+
   async verify(db) {
     const progress = progressReporter("verifying");
     const differences = await verifyReadTables(db, progress);
     progress.finish();
-    for (const d of differences) {
-      console.log(JSON.stringify(d));
-    }
+    for (const d of differences) printLine(JSON.stringify(d));
     console.error(differences.length === 0 ? "verify: the read tables equal the fold of the log." : `verify: ${differences.length} difference(s).`);
     return differences.length === 0 ? 0 : 1;
   },
+
   async rebuild(db) {
     const progress = progressReporter("rebuilding");
     const started = performance.now();
@@ -34,19 +83,115 @@ const commands: Record<string, (db: Database) => Promise<number>> = {
     console.error(`rebuild: ${done.streams} stories from ${done.events} events in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
     return 0;
   },
+
+  async export(db, { values }) {
+    const storyId = storyIdFrom(values.story);
+    const format = String(values.format ?? "json").toLowerCase();
+    if (format !== "json" && format !== "markdown") throw new UsageError("--format is json or markdown");
+    const data = await buildStoryExport(db.prisma, storyId, null);
+    if (!data) throw new StorySparkError("NOT_FOUND", `story ${storyId} not found`);
+    const text = format === "json" ? `${JSON.stringify(data, null, 2)}\n` : storyToMarkdown(data);
+    if (typeof values.output === "string") {
+      await fs.writeFile(values.output, text);
+      console.error(`export: wrote ${values.output}`);
+    } else {
+      process.stdout.write(text);
+    }
+    return 0;
+  },
+
+  async import(db, { values, positionals }) {
+    const file = positionals[0];
+    if (!file || typeof values.owner !== "string") throw new UsageError("import FILE --owner EMAIL");
+    const owner = await db.prisma.user.findUnique({ where: { email: values.owner.trim().toLowerCase() } });
+    if (!owner) throw new StorySparkError("NOT_FOUND", `no user with email ${values.owner}`);
+    const data: unknown = JSON.parse(await fs.readFile(file, "utf8"));
+    const { storyId, event } = await importStory(db, owner.id, data);
+    printLine(JSON.stringify({ storyId: encodeGlobalId("Story", storyId), uuid: storyId, revision: event.seq }));
+    return 0;
+  },
 };
 
+async function followAll(db: Database, from: GlobalCheckpoint, follow: boolean): Promise<number> {
+  let after = from;
+  for (;;) {
+    const events = await readAllAfter(db.prisma, after, 1_000);
+    for (const event of events) printLine(JSON.stringify({ checkpoint: event.checkpoint, position: event.position.toString(), ...eventFields(event) }));
+    const last = events.at(-1);
+    if (last) after = checkpointFrom(last.checkpoint);
+    if (events.length === 1_000) continue;
+    if (!follow || stopping) return 0;
+    await sleep(FOLLOW_POLL_MS);
+  }
+}
+
+function eventFields(event: StoredEvent) {
+  return {
+    storyId: event.storyId,
+    seq: event.seq,
+    type: event.type,
+    schemaVersion: event.schemaVersion,
+    payload: event.payload,
+    actorId: event.actorId,
+    createdAt: event.createdAt.toISOString(),
+    activeVersionNumber: event.activeVersionNumber,
+  };
+}
+
+const eventLine = (event: StoredEvent) => JSON.stringify(eventFields(event));
+
+function storyIdFrom(value: string | boolean | undefined): string {
+  if (typeof value !== "string") throw new UsageError("--story ID is required");
+  if (/^[0-9a-f-]{36}$/i.test(value)) return value.toLowerCase();
+  const decoded = decodeGlobalId(value);
+  if (!decoded || decoded.typename !== "Story") throw new UsageError(`not a story id: ${value}`);
+  return decoded.id;
+}
+
+function checkpointFrom(text: string): GlobalCheckpoint {
+  const checkpoint = parseCheckpoint(text);
+  if (!checkpoint) throw new UsageError(`not a checkpoint: ${text} (expected TRANSACTION:POSITION, as printed)`);
+  return checkpoint;
+}
+
+function printLine(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let stopping = false;
+
 async function main(argv: string[]): Promise<number> {
-  const [name] = argv;
+  const [name, ...rest] = argv;
   const command = name ? commands[name] : undefined;
   if (!command) {
     console.error(USAGE);
     return name === undefined || name === "help" || name === "--help" ? 0 : 2;
   }
+  const options = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      story: { type: "string" },
+      all: { type: "boolean" },
+      after: { type: "string" },
+      follow: { type: "boolean" },
+      to: { type: "string" },
+      format: { type: "string" },
+      output: { type: "string" },
+      owner: { type: "string" },
+    },
+  });
   const config = readConfig();
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, purpose: `story-spark ${name}` });
+  const stop = () => {
+    stopping = true;
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
   try {
-    return await command(db);
+    return await command(db, options);
   } finally {
     await db.close();
   }
@@ -54,8 +199,12 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (error) => {
-    console.error(error instanceof DataDirInUseError ? error.message : error);
+  (error: unknown) => {
+    if (error instanceof UsageError || (error instanceof Error && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"))) {
+      console.error(`${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    console.error(error instanceof DataDirInUseError || error instanceof StorySparkError ? error.message : error);
     process.exit(1);
   },
 );

@@ -8,7 +8,7 @@ import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Viewer } from "./context.ts";
 
 export type MetadataParentType = "story" | "module" | "version";
-export type VersionsPageKey = { storyId: string; first: number; beforeNumber: number | null };
+export type VersionsPageKey = { storyId: string; first: number; beforeNumber: number | null; labeledOnly: boolean };
 
 export type Loaders = ReturnType<typeof createLoaders>;
 
@@ -71,18 +71,19 @@ export function createLoaders(db: Database, viewer: Viewer | null) {
         // one windowed statement per distinct page shape
         const shapes = new Map<string, VersionsPageKey[]>();
         for (const key of keys) {
-          const shape = JSON.stringify([key.first, key.beforeNumber]);
+          const shape = JSON.stringify([key.first, key.beforeNumber, key.labeledOnly]);
           shapes.set(shape, [...(shapes.get(shape) ?? []), key]);
         }
         for (const group of shapes.values()) {
-          const { first, beforeNumber } = group[0]!;
+          const { first, beforeNumber, labeledOnly } = group[0]!;
           const storyIds = group.map((k) => k.storyId);
           const rows = await prisma.$queryRaw<VersionRow[]>`
             SELECT id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq, created_at, label
               FROM (SELECT v.*, row_number() OVER (PARTITION BY v.story_id ORDER BY v.version_number DESC) AS rank
                       FROM story_versions v JOIN stories s ON s.id = v.story_id
                      WHERE v.story_id = ANY(${storyIds}::uuid[]) AND s.user_id = ${owner}::uuid
-                       AND (${beforeNumber}::int IS NULL OR v.version_number < ${beforeNumber}::int)) ranked
+                       AND (${beforeNumber}::int IS NULL OR v.version_number < ${beforeNumber}::int)
+                       AND (NOT ${labeledOnly}::boolean OR v.label IS NOT NULL)) ranked
              WHERE rank <= ${first}
              ORDER BY story_id, version_number DESC`;
           const byStory = grouped(storyIds, rows.map(versionFromRow), (v) => v.storyId);

@@ -170,3 +170,56 @@ export const StoryEventsFeed = graphql(`
     storyEvents(storyId: $storyId, after: $after) { seq type }
   }
 `);
+
+export const LabelVersion = graphql(`
+  mutation LabelVersion($input: LabelVersionInput!) {
+    labelVersion(input: $input) { story { revision } version { number } event { seq type payload } }
+  }
+`);
+
+export const LabeledVersions = graphql(`
+  query LabeledVersions($id: ID!, $labeled: Boolean) {
+    story(id: $id) { versions(first: 50, labeled: $labeled) { edges { node { number label } } } }
+  }
+`);
+
+export const StoryAt = graphql(`
+  query StoryAt($id: ID!, $revision: Int!) {
+    story(id: $id) {
+      at(revision: $revision) {
+        revision title logline genre isComplete activeVersionNumber canUndo canRedo
+        activeVersion { number }
+        modules { name order inputText output }
+      }
+    }
+  }
+`);
+
+export const VersionDiff = graphql(`
+  query VersionDiff($id: ID!, $number: Int!, $against: Int) {
+    story(id: $id) {
+      version(number: $number) {
+        diff(against: $against) {
+          against
+          modules {
+            module status
+            inputText { path kind before after }
+            changes { path kind before after lines { op text } }
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const ExportStory = graphql(`
+  query ExportStory($id: ID!, $format: ExportFormat!) {
+    exportStory(id: $id, format: $format) { format filename mimeType content data }
+  }
+`);
+
+export const ImportStory = graphql(`
+  mutation ImportStory($input: ImportStoryInput!) {
+    importStory(input: $input) { story { id title revision } version { number } event { seq } }
+  }
+`);

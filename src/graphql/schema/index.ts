@@ -8,5 +8,6 @@ import "./storyModule.ts";
 import "./storyVersion.ts";
 import "./storyEvent.ts";
 import "./metadata.ts";
+import "./history.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -53,8 +53,8 @@ builder.node(StoryType, {
     }),
     versions: t.field({
       type: VersionConnection,
-      description: "Every version, newest first.",
-      args: { first: t.arg.int(), after: t.arg.string() },
+      description: "Every version, newest first; only the labeled ones with `labeled: true`.",
+      args: { first: t.arg.int(), after: t.arg.string(), labeled: t.arg.boolean() },
       resolve: (story, args, context) => versionsConnection(context, story.id, args),
     }),
     version: t.field({

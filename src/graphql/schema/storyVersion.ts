@@ -30,6 +30,7 @@ builder.node(StoryVersionType, {
       resolve: (version) => inStoryOrder(version.inputs),
     }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
+    label: t.exposeString("label", { nullable: true, description: "A name the writer gave this version (labelVersion)." }),
     parent: t.field({
       type: StoryVersionType,
       nullable: true,
@@ -54,12 +55,16 @@ builder.node(StoryVersionType, {
 
 export const VersionConnection = builder.connectionObject({ type: StoryVersionType, name: "StoryVersionConnection" });
 
-export async function versionsConnection(context: GraphQLContext, storyId: string, args: { first?: number | null; after?: string | null }) {
+export async function versionsConnection(
+  context: GraphQLContext,
+  storyId: string,
+  args: { first?: number | null; after?: string | null; labeled?: boolean | null },
+) {
   const size = pageSize(args.first);
   const cursor = decodeCursor(args.after);
   const beforeNumber = cursor === null ? null : Number(cursor[0]);
   if (beforeNumber !== null && !Number.isInteger(beforeNumber)) decodeCursor("!");
-  const rows = await context.loaders.versionsPage.load({ storyId, first: size + 1, beforeNumber });
+  const rows = await context.loaders.versionsPage.load({ storyId, first: size + 1, beforeNumber, labeledOnly: args.labeled === true });
   for (const v of rows) context.loaders.version.prime(v.id, v);
   return connectionOf(rows, size, (v) => encodeCursor([v.versionNumber]), cursor !== null);
 }
@@ -67,6 +72,16 @@ export async function versionsConnection(context: GraphQLContext, storyId: strin
 const StoryCommandInput = builder.inputType("StoryCommandInput", {
   fields: (t) => ({
     storyId: t.id({ required: true }),
+    expectedRevision: t.int(),
+    idempotencyKey: t.string(),
+  }),
+});
+
+const LabelVersionInput = builder.inputType("LabelVersionInput", {
+  fields: (t) => ({
+    storyId: t.id({ required: true }),
+    number: t.int({ required: true }),
+    label: t.string({ description: "Up to 100 characters; null or empty removes the label." }),
     expectedRevision: t.int(),
     idempotencyKey: t.string(),
   }),
@@ -106,6 +121,18 @@ builder.mutationFields((t) => ({
         type: "RestoreVersion",
         number: input.number,
         versionId: crypto.randomUUID(),
+      }),
+  }),
+  labelVersion: t.field({
+    type: StoryChangePayload,
+    authScopes: { signedIn: true },
+    description: "Names a version (or removes its name). An event in the log; no new version.",
+    args: { input: t.arg({ type: LabelVersionInput, required: true }) },
+    resolve: (_root, { input }, context) =>
+      changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
+        type: "LabelVersion",
+        number: input.number,
+        label: input.label ?? null,
       }),
   }),
 }));
