@@ -1,8 +1,7 @@
 // `npm start`'s entry as a real process on a free port, talked to with plain fetch.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "./support/databases.ts";
+import { databaseEnv, startServerProcess } from "./support/processes.ts";
 
 let database: TestDatabase;
 
@@ -13,24 +12,8 @@ afterAll(() => database?.drop());
 
 describe("the server process", () => {
   it("starts, logs its URL, serves GraphQL and GraphiQL, and stops cleanly on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts"], {
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk) => (output += chunk));
-    child.stderr.on("data", (chunk) => (output += chunk));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL logged: ${output}`)), 60_000);
-      child.stdout.on("data", () => {
-        const match = /ready at (http:\/\/\S+\/graphql)/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-      child.once("exit", (code) => reject(new Error(`exited ${code}: ${output}`)));
-    });
+    const server = await startServerProcess(databaseEnv(database));
+    const url = server.url;
 
     const signUp = await fetch(url, {
       method: "POST",
@@ -52,9 +35,7 @@ describe("the server process", () => {
     expect(graphiql.headers.get("content-type")).toMatch(/text\/html/);
     expect(await graphiql.text()).toMatch(/GraphiQL/i);
 
-    child.kill("SIGTERM");
-    const [code] = await once(child, "exit");
-    expect(code).toBe(0);
-    expect(output).toMatch(/stopped/);
+    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(server.output()).toMatch(/stopped/);
   });
 });
