@@ -26,6 +26,8 @@ export type StoryCommandRequest = {
   command: StoryCommand;
   expectedRevision?: number | null;
   idempotencyKey?: string | null;
+  /** what identifies the request for its idempotency key, when not the command itself */
+  requestIdentity?: unknown;
 };
 
 export type StoryCommandResult = {
@@ -50,7 +52,7 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
   if (key !== null && (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX)) {
     throw new StorySparkError("BAD_USER_INPUT", `idempotencyKey: must be 1 to ${IDEMPOTENCY_KEY_MAX} characters`, { field: "idempotencyKey" });
   }
-  const requestHash = key === null ? null : fingerprint(command);
+  const requestHash = key === null ? null : fingerprint(request.requestIdentity ?? command);
 
   return db.prisma.$transaction(async (tx) => {
     const before = command.type === "CreateStory" ? initialState(storyId) : await loadOwnStory(tx, storyId, actorId, command);
@@ -107,9 +109,19 @@ export function newStoryIds(): { storyId: string; versionId: string; moduleIds: 
 }
 
 /** What identifies a request for idempotency: the command without the ids the server made up. */
-function fingerprint(command: StoryCommand): string {
-  const { versionId: _ignored, ...rest } = command as StoryCommand & { versionId?: string };
+export function fingerprint(identity: unknown): string {
+  const { versionId: _ignored, ...rest } = identity as { versionId?: string };
   return createHash("sha256").update(JSON.stringify(rest)).digest("hex");
+}
+
+/** The answer an earlier request with this key got, if any (read without locking: a fast path). */
+export async function earlierAnswer(db: Database, storyId: string, actorId: string, key: string, identity: unknown) {
+  const earlier = await findByIdempotencyKey(db.prisma, storyId, key);
+  if (!earlier || earlier.event.actorId !== actorId) return null;
+  if (earlier.requestHash !== fingerprint(identity)) {
+    throw new StorySparkError("BAD_USER_INPUT", "idempotencyKey: already used for a different request", { field: "idempotencyKey" });
+  }
+  return earlier.event;
 }
 
 /** Deletes a story with its whole log, read rows and metadata. */
@@ -118,6 +130,9 @@ export async function deleteStory(db: Database, storyId: string, actorId: string
     const owners = await tx.$queryRaw<{ user_id: string }[]>`SELECT user_id FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
     if (owners[0]?.user_id !== actorId) throw notFound("story");
     await tx.metadata.deleteMany({ where: { storyId } });
+    // generations keep the story's text in their prompts; spend and usage figures stay
+    await tx.aiGeneration.deleteMany({ where: { storyId } });
+    await tx.errorLog.deleteMany({ where: { storyId } });
     await tx.storyEvent.deleteMany({ where: { storyId } });
     await tx.story.delete({ where: { id: storyId } });
   }, TRANSACTION_OPTIONS);

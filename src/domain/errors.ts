@@ -9,7 +9,14 @@ export type ErrorCode =
   | "NOTHING_TO_UNDO"
   | "NOTHING_TO_REDO"
   | "EMAIL_TAKEN"
-  | "INVALID_CREDENTIALS";
+  | "INVALID_CREDENTIALS"
+  | "AI_NOT_CONFIGURED"
+  | "AI_TIMEOUT"
+  | "AI_OUTPUT_INVALID"
+  | "AI_PROVIDER_ERROR"
+  | "RATE_LIMITED"
+  | "AI_BUDGET_EXCEEDED"
+  | "GENERATION_CANCELLED";
 
 export class StorySparkError extends Error {
   readonly code: ErrorCode;

@@ -24,6 +24,8 @@ export type { StoryVersionState } from "./versionHistory.ts";
 
 export type ModuleIds = { readonly [K in SnapshotKey]: string };
 export type VersionRef = { readonly id: string; readonly number: number };
+/** Marks a write made by an AI generation (its full provenance is kept beside the log). */
+export type GenerationRef = { readonly id: string; readonly model: string; readonly promptVersion: string };
 
 export type StoryEventData =
   | {
@@ -36,7 +38,7 @@ export type StoryEventData =
     }
   | {
       type: "ModuleWritten";
-      payload: { module: ModuleName; inputText: string | null; output: JsonObject; version: VersionRef };
+      payload: { module: ModuleName; inputText: string | null; output: JsonObject; version: VersionRef; generation?: GenerationRef };
     }
   | { type: "ModuleCleared"; payload: { module: ModuleName; version: VersionRef } }
   | { type: "Undone"; payload: { from: number; to: number } }
@@ -66,7 +68,7 @@ export type StoryDetails = { title?: string; logline?: string | null; genre?: st
 export type StoryCommand =
   | { type: "CreateStory"; ownerId: string; title: string; logline: string | null; genre: string | null; versionId: string; moduleIds: ModuleIds }
   | { type: "ChangeStoryDetails"; details: StoryDetails }
-  | { type: "WriteModule"; module: string; inputText?: string | null; output: unknown; versionId: string }
+  | { type: "WriteModule"; module: string; inputText?: string | null; output: unknown; versionId: string; generation?: GenerationRef }
   | { type: "ClearModule"; module: string; versionId: string }
   | { type: "Undo" }
   | { type: "Redo" }
@@ -171,7 +173,9 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
       const output = checkOutput(module, command.output);
       const current = activeVersion(state).inputs[module.snapshotKey];
       const inputText = command.inputText === undefined ? current : checkInputText(command.inputText);
-      return [{ type: "ModuleWritten", payload: { module: module.name, inputText, output, version: nextVersion(command.versionId) } }];
+      const version = nextVersion(command.versionId);
+      const payload = { module: module.name, inputText, output, version };
+      return [{ type: "ModuleWritten", payload: command.generation ? { ...payload, generation: command.generation } : payload }];
     }
     case "ClearModule": {
       const module = checkModule(command.module);
@@ -275,6 +279,7 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
         inputs: EMPTY_INPUTS,
         eventSeq: event.seq,
         createdAt: at,
+        generationId: null,
       };
       return {
         ...base,
@@ -308,6 +313,7 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
       return addVersion(base, event, event.payload.version, {
         outputs: { ...active.outputs, [key]: event.payload.output },
         inputs: { ...active.inputs, [key]: event.payload.inputText },
+        generationId: event.payload.generation?.id ?? null,
       });
     }
     case "ModuleCleared": {
@@ -316,12 +322,13 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
       return addVersion(base, event, event.payload.version, {
         outputs: { ...active.outputs, [key]: null },
         inputs: { ...active.inputs, [key]: null },
+        generationId: null,
       });
     }
     case "VersionRestored": {
       const restored = state.versions.get(event.payload.restoredNumber);
       if (!restored) throw new Error(`story ${state.id}: version ${event.payload.restoredNumber} is not in the state`);
-      return addVersion(base, event, event.payload.version, { outputs: restored.outputs, inputs: restored.inputs });
+      return addVersion(base, event, event.payload.version, { outputs: restored.outputs, inputs: restored.inputs, generationId: null });
     }
     case "Undone":
       return moveTo(base, event.payload.to, [...state.redo, event.payload.from], at);
@@ -343,7 +350,7 @@ function addVersion(
   state: StoryState,
   event: RecordedStoryEvent,
   ref: VersionRef,
-  content: { outputs: ModuleOutputs; inputs: ModuleInputs },
+  content: { outputs: ModuleOutputs; inputs: ModuleInputs; generationId: string | null },
 ): StoryState {
   const version: StoryVersionState = {
     id: ref.id,
@@ -353,6 +360,7 @@ function addVersion(
     inputs: content.inputs,
     eventSeq: event.seq,
     createdAt: event.createdAt,
+    generationId: content.generationId,
   };
   const next = { ...state, versions: state.versions.append(version), redo: [] };
   return moveTo(next, version.number, [], event.createdAt);

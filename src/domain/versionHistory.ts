@@ -12,6 +12,8 @@ export type StoryVersionState = {
   /** seq of the event that made it */
   readonly eventSeq: number;
   readonly createdAt: Date;
+  /** the AI generation that wrote it */
+  readonly generationId: string | null;
 };
 
 type Backing = { readonly map: Map<number, StoryVersionState>; max: number };

@@ -2,6 +2,7 @@
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
+import type { GenerationService } from "../ai/generations.ts";
 import { createLoaders, type Loaders } from "./loaders.ts";
 
 export type Viewer = { readonly id: string };
@@ -10,6 +11,7 @@ export type AppServices = {
   readonly db: Database;
   readonly tokens: TokenService;
   readonly pubsub: LivePubSub;
+  readonly ai: GenerationService;
 };
 
 export type GraphQLContext = AppServices & {

@@ -2,7 +2,7 @@
 // is answered like a missing one.
 import { notFound } from "../domain/errors.ts";
 
-export const NODE_TYPES = ["User", "Story", "StoryModule", "StoryVersion", "StoryEvent", "Metadata"] as const;
+export const NODE_TYPES = ["User", "Story", "StoryModule", "StoryVersion", "StoryEvent", "Metadata", "Generation"] as const;
 export type NodeTypeName = (typeof NODE_TYPES)[number];
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

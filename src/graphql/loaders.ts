@@ -3,7 +3,7 @@
 import DataLoader from "dataloader";
 import { notFound } from "../domain/errors.ts";
 import type { Database } from "../database/connect.ts";
-import type { Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
+import type { AiGeneration, Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
 import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Viewer } from "./context.ts";
 
@@ -78,7 +78,7 @@ export function createLoaders(db: Database, viewer: Viewer | null) {
           const { first, beforeNumber, labeledOnly } = group[0]!;
           const storyIds = group.map((k) => k.storyId);
           const rows = await prisma.$queryRaw<VersionRow[]>`
-            SELECT id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq, created_at, label
+            SELECT id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq, created_at, label, generation_id
               FROM (SELECT v.*, row_number() OVER (PARTITION BY v.story_id ORDER BY v.version_number DESC) AS rank
                       FROM story_versions v JOIN stories s ON s.id = v.story_id
                      WHERE v.story_id = ANY(${storyIds}::uuid[]) AND s.user_id = ${owner}::uuid
@@ -102,6 +102,9 @@ export function createLoaders(db: Database, viewer: Viewer | null) {
       const rows = await ownedRows(await prisma.storyEvent.findMany({ where: { OR: pairs.map(([storyId, seq]) => ({ storyId, seq })) } }));
       return byKey(keys, rows.map(toStoredEvent), (e) => JSON.stringify([e.storyId, e.seq]));
     }),
+    generation: new DataLoader<string, AiGeneration | null>(async (ids) =>
+      byKey(ids, await prisma.aiGeneration.findMany({ where: { id: { in: [...ids] }, userId: owner } }), (g) => g.id),
+    ),
     metadata: new DataLoader<string, Metadata | null>(async (ids) =>
       byKey(ids, await ownedRows(await prisma.metadata.findMany({ where: { id: { in: [...ids] } } })), (m) => m.id),
     ),
@@ -128,6 +131,7 @@ type VersionRow = {
   event_seq: number;
   created_at: Date;
   label: string | null;
+  generation_id: string | null;
 };
 
 function versionFromRow(row: VersionRow): StoryVersion {
@@ -141,6 +145,7 @@ function versionFromRow(row: VersionRow): StoryVersion {
     eventSeq: row.event_seq,
     createdAt: row.created_at,
     label: row.label,
+    generationId: row.generation_id,
   };
 }
 

@@ -15,7 +15,25 @@ export type StoryChanged = {
   modules: ModuleName[];
 };
 
-export type LiveTopics = { storyChanged: [storyId: string, message: StoryChanged] };
+/** A generation's draft as it streams; the last message has done: true (and an error when it failed). */
+export type ModuleDraft = {
+  storyId: string;
+  generationId: string;
+  module: ModuleName;
+  /** 1, or 2 for the repair attempt (whose text starts afresh) */
+  attempt: number;
+  delta: string;
+  text: string;
+  done: boolean;
+  error: { code: string; message: string } | null;
+};
+
+export type LiveTopics = {
+  storyChanged: [storyId: string, message: StoryChanged];
+  moduleDraft: [storyId: string, message: ModuleDraft];
+  /** asks whichever instance runs the generation to stop it */
+  generationCancelled: [message: { generationId: string }];
+};
 export type LivePubSub = PubSub<LiveTopics>;
 
 export type LiveMessaging = { pubsub: LivePubSub; close(): Promise<void> };

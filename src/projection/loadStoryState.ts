@@ -28,6 +28,7 @@ type StateRow = {
     eventSeq: number;
     createdAt: string;
     label: string | null;
+    generationId: string | null;
   }[];
 };
 
@@ -53,7 +54,8 @@ export async function loadStoryStateForUpdate(
               FROM story_modules m WHERE m.story_id = s.id) AS modules,
            (SELECT json_agg(json_build_object(
                      'id', v.id, 'number', v.version_number, 'parentNumber', pv.version_number,
-                     'outputs', v.full_snapshot, 'inputs', v.inputs, 'eventSeq', v.event_seq, 'createdAt', v.created_at, 'label', v.label))
+                     'outputs', v.full_snapshot, 'inputs', v.inputs, 'eventSeq', v.event_seq, 'createdAt', v.created_at, 'label', v.label,
+                     'generationId', v.generation_id))
               FROM story_versions v LEFT JOIN story_versions pv ON pv.id = v.parent_version_id
              WHERE v.story_id = s.id
                AND (v.id = av.id OR v.id = av.parent_version_id

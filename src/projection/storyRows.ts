@@ -39,6 +39,7 @@ export type StoryVersionRow = {
   eventSeq: number;
   createdAt: Date;
   label: string | null;
+  generationId: string | null;
 };
 
 export function storyRow(state: StoryState): StoryRow {
@@ -87,6 +88,7 @@ export function versionRow(state: StoryState, version: StoryVersionState): Story
     eventSeq: version.eventSeq,
     createdAt: version.createdAt,
     label: state.labels.get(version.number) ?? null,
+    generationId: version.generationId,
   };
 }
 

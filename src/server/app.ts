@@ -8,6 +8,7 @@ import type { ExecutionArgs } from "graphql";
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
+import type { GenerationService } from "../ai/generations.ts";
 import { createContext, type AppServices } from "../graphql/context.ts";
 import { maskError, useErrorCodes } from "../graphql/errors.ts";
 import { schema } from "../graphql/schema/index.ts";
@@ -16,6 +17,7 @@ export type AppOptions = {
   db: Database;
   tokens: TokenService;
   pubsub: LivePubSub;
+  ai: GenerationService;
   logger?: Pick<Console, "error" | "warn" | "info" | "debug">;
   graphiql?: boolean;
 };
@@ -30,7 +32,7 @@ function authorizationOf(initial: InitialContext): string | null {
 }
 
 export function createApp(options: AppOptions) {
-  const services: AppServices = { db: options.db, tokens: options.tokens, pubsub: options.pubsub };
+  const services: AppServices = { db: options.db, tokens: options.tokens, pubsub: options.pubsub, ai: options.ai };
   const logger = options.logger ?? console;
   const yoga = createYoga<InitialContext>({
     schema,

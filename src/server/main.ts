@@ -4,6 +4,8 @@ import { readConfig } from "../config.ts";
 import { openDatabase } from "../database/connect.ts";
 import { createTokenService } from "../auth/tokens.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
+import { GenerationService } from "../ai/generations.ts";
+import { readAiConfig } from "../ai/config.ts";
 import { createApp } from "./app.ts";
 
 async function main() {
@@ -17,14 +19,19 @@ async function main() {
   });
   const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
   const live = createLiveMessaging(config.redisUrl);
-  const app = createApp({ db, tokens, pubsub: live.pubsub });
+  const ai = new GenerationService(db, live.pubsub, readAiConfig());
+  const app = createApp({ db, tokens, pubsub: live.pubsub, ai });
   const { server } = app;
 
   server.listen(config.port, config.host);
   await once(server, "listening");
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  const where = [db.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL", config.redisUrl ? "live updates through Redis" : null]
+  const where = [
+    db.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL",
+    config.redisUrl ? "live updates through Redis" : null,
+    ai.config.apiKey ? `AI: ${ai.config.defaultModel}${ai.config.baseURL ? ` at ${ai.config.baseURL}` : ""}` : "AI generation off (no OPENAI_API_KEY)",
+  ]
     .filter(Boolean)
     .join(", ");
   console.info(`Story Spark ready at http://${config.host}:${port}/graphql (${where})`);
@@ -35,6 +42,7 @@ async function main() {
     stopping = true;
     console.info(`${signal}: finishing requests in flight, then stopping`);
     await app.close(); // stops accepting; in-flight requests finish
+    ai.close();
     await live.close();
     await db.close();
     console.info("stopped");

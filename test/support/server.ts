@@ -6,6 +6,8 @@ import { openDatabase, type Database } from "../../src/database/connect.ts";
 import { createTokenService } from "../../src/auth/tokens.ts";
 import { createApp } from "../../src/server/app.ts";
 import { createLiveMessaging } from "../../src/live/pubsub.ts";
+import { GenerationService } from "../../src/ai/generations.ts";
+import { readAiConfig, type AiConfig } from "../../src/ai/config.ts";
 import { createTestDatabase, type TestDatabase } from "./databases.ts";
 
 export type GraphQLResponse<T> = {
@@ -28,13 +30,16 @@ export type TestServer = {
 
 const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
-export async function startTestServer(existing?: TestDatabase): Promise<TestServer> {
+export type TestServerOptions = { ai?: Partial<AiConfig> };
+
+export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
   const database = existing ?? (await createTestDatabase());
   const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, purpose: "test server" });
   const tokens = createTokenService({ secret: "test-secret-test-secret-test-secret", dataDir: database.dataDir, ttl: "1h" });
   const loggedErrors: unknown[] = [];
   const live = createLiveMessaging(process.env.TEST_REDIS_URL);
-  const app = createApp({ db, tokens, pubsub: live.pubsub, logger: { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } } });
+  const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
+  const app = createApp({ db, tokens, pubsub: live.pubsub, ai, logger: { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } } });
   const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
@@ -53,6 +58,7 @@ export async function startTestServer(existing?: TestDatabase): Promise<TestServ
     stopped = true;
     server.closeAllConnections();
     await app.close();
+    ai.close();
     await live.close();
     await db.close();
   };

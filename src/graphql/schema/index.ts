@@ -9,5 +9,6 @@ import "./storyVersion.ts";
 import "./storyEvent.ts";
 import "./metadata.ts";
 import "./history.ts";
+import "./generation.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -6,6 +6,7 @@ import type { Story } from "../../generated/prisma/client.ts";
 import { moduleByName } from "../../domain/catalogue.ts";
 import { deleteStory, executeStoryCommand, newStoryIds } from "../../commands/storyCommands.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
+import { publishStoryChanges } from "../../live/publish.ts";
 import { idOf } from "../globalIds.ts";
 import { clearLoaders, versionKey } from "../loaders.ts";
 import { connectionOf, decodeCursor, encodeCursor, pageSize } from "./paging.ts";
@@ -176,16 +177,7 @@ export async function changeStory(
     idempotencyKey: args.idempotencyKey ?? null,
   });
   clearLoaders(context.loaders);
-  for (const { event, modules } of result.changes) {
-    context.pubsub.publish("storyChanged", result.storyId, {
-      storyId: result.storyId,
-      eventId: event.id,
-      seq: event.seq,
-      type: event.type,
-      activeVersionNumber: event.activeVersionNumber,
-      modules,
-    });
-  }
+  publishStoryChanges(context.pubsub, result);
   return {
     storyId: result.storyId,
     eventId: result.event.id,

@@ -1,0 +1,376 @@
+// Runs AI generations of modules: checks limits, builds the prompt from the writer's notes
+// and the upstream modules, streams the draft to subscribers, validates (one repair
+// attempt), then appends one ModuleWritten event through the ordinary command path.
+// Every outcome is recorded: provenance, cost per call, usage, errors.
+import { randomUUID } from "node:crypto";
+import OpenAI from "openai";
+import { Prisma } from "../generated/prisma/client.ts";
+import type { Database } from "../database/connect.ts";
+import { LIMITS, moduleByName, type JsonObject, type ModuleDefinition, type ModuleName } from "../domain/catalogue.ts";
+import { StorySparkError, badInput, notFound } from "../domain/errors.ts";
+import { earlierAnswer, executeStoryCommand, type StoryCommandResult } from "../commands/storyCommands.ts";
+import type { StoredEvent } from "../eventstore/eventStore.ts";
+import type { LivePubSub, ModuleDraft } from "../live/pubsub.ts";
+import { publishStoryChanges } from "../live/publish.ts";
+import { costOf, type AiConfig } from "./config.ts";
+import { outputJsonSchema } from "./outputSchema.ts";
+import { PROMPT_VERSION, buildPromptMessages, repairMessage, upstreamModulesOf } from "./prompts.ts";
+import { streamCompletion, type CompletionResult, type ProviderMessage, type StopReason } from "./provider.ts";
+
+export type GenerateRequest = {
+  storyId: string;
+  module: ModuleName;
+  inputText: string;
+  model?: string | null;
+  expectedRevision?: number | null;
+  idempotencyKey?: string | null;
+};
+
+export type GenerateResult = {
+  storyId: string;
+  /** the ModuleWritten event (or the earlier one, replayed) */
+  event: StoredEvent;
+  replayed: boolean;
+  generationId: string | null;
+};
+
+const MAX_ATTEMPTS = 2;
+/** A running generation older than its timeout plus this is a leftover of a crash, not running. */
+const STALE_AFTER_MS = 60_000;
+
+export class GenerationService {
+  private readonly client: OpenAI | null;
+  private readonly running = new Map<string, AbortController>();
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly db: Database,
+    private readonly pubsub: LivePubSub,
+    readonly config: AiConfig,
+  ) {
+    this.client = config.apiKey
+      ? new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL ?? null, maxRetries: config.maxRetries, timeout: config.timeoutMs })
+      : null;
+    // a cancel may arrive at any instance: the one running the generation stops it
+    const cancels = pubsub.subscribe("generationCancelled")[Symbol.asyncIterator]();
+    let listening = true;
+    void (async () => {
+      while (listening) {
+        const next = await cancels.next();
+        if (next.done) break;
+        this.running.get(next.value.generationId)?.abort("cancelled" satisfies StopReason);
+      }
+    })();
+    this.stopListening = () => {
+      listening = false;
+      void cancels.return?.();
+    };
+  }
+
+  close(): void {
+    this.stopListening();
+    for (const controller of this.running.values()) controller.abort("cancelled" satisfies StopReason);
+  }
+
+  modelFor(module: ModuleName, requested?: string | null): string {
+    return requested?.trim() || this.config.modelFor[module] || this.config.defaultModel;
+  }
+
+  async generate(userId: string, request: GenerateRequest): Promise<GenerateResult> {
+    if (!this.client) throw new StorySparkError("AI_NOT_CONFIGURED", "AI generation is not configured on this server (OPENAI_API_KEY)");
+    const module = moduleByName(request.module);
+    if (!module) throw badInput("module", `unknown module "${request.module}"`);
+    if (Buffer.byteLength(request.inputText, "utf8") > LIMITS.inputTextBytes) {
+      throw badInput("inputText", `must be at most ${LIMITS.inputTextBytes} bytes`);
+    }
+    if (request.model && request.model.length > 100) throw badInput("model", "must be at most 100 characters");
+    const model = this.modelFor(module.name, request.model);
+    const identity = { type: "GenerateModule", module: module.name, inputText: request.inputText, model };
+
+    const story = await this.db.prisma.story.findFirst({
+      where: { id: request.storyId, userId },
+      include: { modules: true },
+    });
+    if (!story) throw notFound("story");
+    if (request.idempotencyKey) {
+      const earlier = await earlierAnswer(this.db, story.id, userId, request.idempotencyKey, identity);
+      if (earlier) return { storyId: story.id, event: earlier, replayed: true, generationId: generationIdOf(earlier) };
+    }
+    if (request.expectedRevision != null && request.expectedRevision !== story.revision) {
+      throw new StorySparkError("REVISION_CONFLICT", `expected revision ${request.expectedRevision}, the story is at ${story.revision}`, {
+        actualRevision: story.revision,
+      });
+    }
+
+    const upstream = upstreamModulesOf(module).map((m) => {
+      const row = story.modules.find((r) => r.moduleName === m.moduleName);
+      return { module: m, inputText: row?.inputText ?? null, output: (row?.outputText ?? null) as JsonObject | null };
+    });
+    const messages: ProviderMessage[] = buildPromptMessages({
+      module,
+      inputText: request.inputText,
+      story: { title: story.title, logline: story.logline, genre: story.genre },
+      upstream,
+    });
+    const contextVersionNumber = await this.activeVersionNumber(story.activeVersionId);
+    const generationId = await this.admit(userId, {
+      storyId: story.id,
+      module,
+      model,
+      messages,
+      inputText: request.inputText,
+      contextVersionNumber,
+    });
+
+    const started = performance.now();
+    const controller = new AbortController();
+    this.running.set(generationId, controller);
+    const deadline = setTimeout(() => controller.abort("timeout" satisfies StopReason), this.config.timeoutMs);
+    const draft = (fields: Partial<ModuleDraft>) =>
+      this.pubsub.publish("moduleDraft", story.id, {
+        storyId: story.id,
+        generationId,
+        module: module.name,
+        attempt: 1,
+        delta: "",
+        text: "",
+        done: false,
+        error: null,
+        ...fields,
+      });
+    const calls: CompletionResult[] = [];
+    try {
+      draft({});
+      const output = await this.complete(module, model, messages, controller.signal, started, calls, draft);
+      const result = await executeStoryCommand(this.db, {
+        storyId: story.id,
+        actorId: userId,
+        command: {
+          type: "WriteModule",
+          module: module.name,
+          inputText: request.inputText,
+          output,
+          versionId: randomUUID(),
+          generation: { id: generationId, model, promptVersion: PROMPT_VERSION },
+        },
+        expectedRevision: request.expectedRevision ?? null,
+        idempotencyKey: request.idempotencyKey ?? null,
+        requestIdentity: identity,
+      });
+      publishStoryChanges(this.pubsub, result);
+      await this.finish(generationId, userId, story.id, module, calls, messages, started, { status: "succeeded", result });
+      draft({ text: calls.at(-1)?.text ?? "", done: true, attempt: calls.length });
+      return { storyId: story.id, event: result.event, replayed: result.replayed, generationId };
+    } catch (error) {
+      const failure = error instanceof StorySparkError ? error : new StorySparkError("AI_PROVIDER_ERROR", "the generation failed");
+      const status = failure.code === "GENERATION_CANCELLED" ? "cancelled" : "failed";
+      await this.finish(generationId, userId, story.id, module, calls, messages, started, { status, failure, cause: error });
+      draft({ done: true, attempt: Math.max(1, calls.length), error: { code: failure.code, message: failure.message } });
+      throw failure;
+    } finally {
+      clearTimeout(deadline);
+      this.running.delete(generationId);
+    }
+  }
+
+  /** Asks the generation to stop, wherever it runs. Only its owner may. */
+  async cancel(userId: string, generationId: string) {
+    const generation = await this.db.prisma.aiGeneration.findFirst({ where: { id: generationId, userId } });
+    if (!generation) throw notFound("generation");
+    if (generation.status === "running") {
+      this.running.get(generationId)?.abort("cancelled" satisfies StopReason);
+      this.pubsub.publish("generationCancelled", { generationId });
+    }
+    return generation;
+  }
+
+  /** Model calls until the output validates: the first, and one repair attempt. */
+  private async complete(
+    module: ModuleDefinition,
+    model: string,
+    messages: ProviderMessage[],
+    signal: AbortSignal,
+    started: number,
+    calls: CompletionResult[],
+    draft: (fields: Partial<ModuleDraft>) => void,
+  ): Promise<JsonObject> {
+    const jsonSchema = outputJsonSchema(module);
+    for (let attempt = 1; ; attempt++) {
+      const result = await streamCompletion(
+        this.client!,
+        { model, messages, schemaName: module.snapshotKey, jsonSchema, responseFormat: this.config.responseFormat },
+        {
+          signal,
+          timeoutMs: this.config.timeoutMs - (performance.now() - started),
+          onDelta: (delta, text) => draft({ attempt, delta, text }),
+        },
+      );
+      calls.push(result);
+      const problem = validationProblem(module, result.text);
+      if (problem === null) return JSON.parse(result.text) as JsonObject;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new StorySparkError("AI_OUTPUT_INVALID", `the model's answer did not fit ${module.title} twice: ${problem}`);
+      }
+      messages.push({ role: "assistant", content: result.text }, repairMessage(problem));
+    }
+  }
+
+  /** Checks the per-user limits and records the generation as running, atomically per user. */
+  private async admit(
+    userId: string,
+    generation: { storyId: string; module: ModuleDefinition; model: string; messages: ProviderMessage[]; inputText: string; contextVersionNumber: number },
+  ): Promise<string> {
+    const id = randomUUID();
+    await this.db.prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ai:${userId}`}))`;
+      const running = await tx.aiGeneration.count({
+        where: { userId, status: "running", createdAt: { gt: new Date(Date.now() - this.config.timeoutMs - STALE_AFTER_MS) } },
+      });
+      if (running >= this.config.maxConcurrentPerUser) {
+        throw new StorySparkError("RATE_LIMITED", `at most ${this.config.maxConcurrentPerUser} generations at once; wait for one to finish`, {
+          limit: this.config.maxConcurrentPerUser,
+        });
+      }
+      const midnight = new Date();
+      midnight.setUTCHours(0, 0, 0, 0);
+      const spent = await tx.aiCostTracking.aggregate({ where: { userId, createdAt: { gte: midnight } }, _sum: { promptTokens: true, completionTokens: true } });
+      const used = (spent._sum.promptTokens ?? 0) + (spent._sum.completionTokens ?? 0);
+      if (used >= this.config.dailyTokenBudgetPerUser) {
+        throw new StorySparkError("AI_BUDGET_EXCEEDED", `today's budget of ${this.config.dailyTokenBudgetPerUser} tokens is spent (${used} used)`, {
+          budget: this.config.dailyTokenBudgetPerUser,
+          used,
+        });
+      }
+      await tx.aiGeneration.create({
+        data: {
+          id,
+          userId,
+          storyId: generation.storyId,
+          moduleName: generation.module.name,
+          status: "running",
+          model: generation.model,
+          promptVersion: PROMPT_VERSION,
+          messages: generation.messages as Prisma.InputJsonArray,
+          inputText: generation.inputText,
+          contextVersionNumber: generation.contextVersionNumber,
+        },
+      });
+    });
+    return id;
+  }
+
+  private async finish(
+    generationId: string,
+    userId: string,
+    storyId: string,
+    module: ModuleDefinition,
+    calls: CompletionResult[],
+    messages: ProviderMessage[],
+    started: number,
+    outcome:
+      | { status: "succeeded"; result: StoryCommandResult }
+      | { status: "failed" | "cancelled"; failure: StorySparkError; cause: unknown },
+  ): Promise<void> {
+    const durationMs = Math.round(performance.now() - started);
+    const model = (await this.db.prisma.aiGeneration.findUnique({ where: { id: generationId }, select: { model: true } }))!.model;
+    const costs = calls.map((c) => costOf(this.config.prices, model, c.promptTokens, c.completionTokens));
+    const promptTokens = sum(calls.map((c) => c.promptTokens));
+    const completionTokens = sum(calls.map((c) => c.completionTokens));
+    const cost = costs.some((c) => c === null) ? null : sum(costs as number[]);
+    await this.db.prisma.$transaction([
+      this.db.prisma.aiGeneration.update({
+        where: { id: generationId },
+        data: {
+          status: outcome.status,
+          messages: messages as Prisma.InputJsonArray,
+          attempts: calls.length,
+          promptTokens,
+          completionTokens,
+          costUsd: cost,
+          durationMs,
+          finishReason: calls.at(-1)?.finishReason ?? null,
+          errorCode: outcome.status === "succeeded" ? null : outcome.failure.code,
+          versionNumber: outcome.status === "succeeded" ? outcome.result.event.activeVersionNumber : null,
+          finishedAt: new Date(),
+        },
+      }),
+      this.db.prisma.aiCostTracking.createMany({
+        data: calls.map((c, i) => ({
+          generationId,
+          userId,
+          storyId,
+          model,
+          promptTokens: c.promptTokens,
+          completionTokens: c.completionTokens,
+          costUsd: costs[i] ?? null,
+        })),
+      }),
+      this.db.prisma.moduleUsageLog.create({
+        data: {
+          userId,
+          storyId,
+          moduleName: module.name,
+          source: "generated",
+          outcome: outcome.status === "succeeded" ? "written" : outcome.status,
+          durationMs,
+          generationId,
+        },
+      }),
+      ...(outcome.status === "succeeded"
+        ? []
+        : [
+            this.db.prisma.errorLog.create({
+              data: {
+                userId,
+                storyId,
+                generationId,
+                source: "ai",
+                code: outcome.failure.code,
+                message: outcome.failure.message,
+                details: errorDetails(outcome.cause, calls),
+              },
+            }),
+          ]),
+    ]);
+  }
+
+  private async activeVersionNumber(activeVersionId: string | null): Promise<number> {
+    if (!activeVersionId) return 1;
+    const version = await this.db.prisma.storyVersion.findUnique({ where: { id: activeVersionId }, select: { versionNumber: true } });
+    return version?.versionNumber ?? 1;
+  }
+}
+
+/** Why a model's text is not the module's output, or null when it is. */
+function validationProblem(module: ModuleDefinition, text: string): string | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `the answer is not valid JSON (${error instanceof Error ? error.message : error})`;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "the answer must be a JSON object";
+  const checked = module.outputSchema.safeParse(value);
+  if (!checked.success) {
+    return checked.error.issues
+      .slice(0, 5)
+      .map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`)
+      .join("; ");
+  }
+  if (Buffer.byteLength(text, "utf8") > LIMITS.outputBytes) return `the answer is over ${LIMITS.outputBytes} bytes`;
+  return null;
+}
+
+function errorDetails(cause: unknown, calls: CompletionResult[]): Prisma.InputJsonObject {
+  return {
+    error: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause),
+    attempts: calls.length,
+    lastAnswer: calls.at(-1)?.text.slice(0, 2_000) ?? null,
+  };
+}
+
+function generationIdOf(event: StoredEvent): string | null {
+  return event.type === "ModuleWritten" ? (event.payload.generation?.id ?? null) : null;
+}
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
