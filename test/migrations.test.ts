@@ -21,7 +21,18 @@ import {
   type SqlMigrationAwareDriverAdapterFactory,
 } from "../src/database/migrations.ts";
 
-const TABLES = ["metadata", "stories", "story_events", "story_modules", "story_versions", "users"];
+const TABLES = [
+  "ai_cost_tracking",
+  "ai_generations",
+  "error_logs",
+  "metadata",
+  "module_usage_logs",
+  "stories",
+  "story_events",
+  "story_modules",
+  "story_versions",
+  "users",
+];
 const TIMEOUT = { timeout: 60_000 };
 
 type Row = Record<string, unknown>;

@@ -34,15 +34,15 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   let closing: Promise<void> | undefined;
 
   const server = createServer((req, res) => {
-    void readBody(req).then(
-      (raw) => {
+    readBody(req)
+      .then((raw) => {
         const parsed = parseJSON(raw);
         // An unparsable body is kept as its text so a test can still see what was sent.
         requests.push({ method: req.method ?? "", path: req.url ?? "", headers: flattenHeaders(req), body: parsed ? parsed.value : raw || undefined, at: Date.now() });
         return route(req, res, parsed);
-      },
-      () => res.destroy(),
-    );
+      })
+      // A client that vanished mid-request must not become an unhandled rejection in the test process.
+      .catch(() => res.destroy());
   });
 
   async function route(req: IncomingMessage, res: ServerResponse, parsed: { value: unknown } | null): Promise<void> {

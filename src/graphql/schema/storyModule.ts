@@ -8,7 +8,9 @@ import type { StoryModule } from "../../generated/prisma/client.ts";
 import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
-import { changeStory, StoryChangePayload, StoryType } from "./story.ts";
+import { changeStory, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
+import type { GraphQLContext } from "../context.ts";
+import { recordModuleRun } from "../../analytics/usage.ts";
 
 export const ModuleNameEnum = builder.enumType("ModuleName", {
   description: "The five modules, in the order a story is developed.",
@@ -41,6 +43,23 @@ builder.node(StoryModuleType, {
   }),
 });
 
+/** A hand-made module run, kept in module_usage_logs beside the generated ones. */
+async function withModuleRun(context: GraphQLContext, module: ModuleName, outcome: "written" | "cleared", run: () => Promise<StoryChange>) {
+  const started = performance.now();
+  const change = await run();
+  if (!change.replayed) {
+    await recordModuleRun(context.db.prisma, {
+      userId: context.viewer!.id,
+      storyId: change.storyId,
+      module,
+      source: "manual",
+      outcome,
+      durationMs: performance.now() - started,
+    });
+  }
+  return change;
+}
+
 const WriteModuleInput = builder.inputType("WriteModuleInput", {
   fields: (t) => ({
     storyId: t.id({ required: true }),
@@ -68,13 +87,15 @@ builder.mutationFields((t) => ({
     description: "Sets a module's output (and input text): one new version.",
     args: { input: t.arg({ type: WriteModuleInput, required: true }) },
     resolve: (_root, { input }, context) =>
-      changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
-        type: "WriteModule",
-        module: input.module,
-        ...(input.inputText === undefined ? {} : { inputText: input.inputText }),
-        output: input.output,
-        versionId: crypto.randomUUID(),
-      }),
+      withModuleRun(context, input.module, "written", () =>
+        changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
+          type: "WriteModule",
+          module: input.module,
+          ...(input.inputText === undefined ? {} : { inputText: input.inputText }),
+          output: input.output,
+          versionId: crypto.randomUUID(),
+        }),
+      ),
   }),
   clearModule: t.field({
     type: StoryChangePayload,
@@ -82,11 +103,13 @@ builder.mutationFields((t) => ({
     description: "Empties a module: one new version.",
     args: { input: t.arg({ type: ClearModuleInput, required: true }) },
     resolve: (_root, { input }, context) =>
-      changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
-        type: "ClearModule",
-        module: input.module,
-        versionId: crypto.randomUUID(),
-      }),
+      withModuleRun(context, input.module, "cleared", () =>
+        changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
+          type: "ClearModule",
+          module: input.module,
+          versionId: crypto.randomUUID(),
+        }),
+      ),
   }),
 }));
 
