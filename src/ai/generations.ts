@@ -201,7 +201,8 @@ export class GenerationService {
         { model, messages, schemaName: module.snapshotKey, jsonSchema, responseFormat: this.config.responseFormat },
         {
           signal,
-          timeoutMs: this.config.timeoutMs - (performance.now() - started),
+          // our own deadline (the abort) decides; the SDK's timeout only backs it up
+          timeoutMs: this.config.timeoutMs - (performance.now() - started) + 1_000,
           onDelta: (delta, text) => draft({ attempt, delta, text }),
         },
       );
@@ -222,7 +223,7 @@ export class GenerationService {
   ): Promise<string> {
     const id = randomUUID();
     await this.db.prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ai:${userId}`}))`;
+      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ai:${userId}`}))::text AS locked`;
       const running = await tx.aiGeneration.count({
         where: { userId, status: "running", createdAt: { gt: new Date(Date.now() - this.config.timeoutMs - STALE_AFTER_MS) } },
       });

@@ -45,7 +45,7 @@ export async function streamCompletion(
             ? { type: "json_schema", json_schema: { name: request.schemaName, schema: request.jsonSchema, strict: true } }
             : { type: "json_object" },
       },
-      { signal: options.signal, timeout: Math.max(1, options.timeoutMs) },
+      { signal: options.signal, timeout: Math.max(1, Math.round(options.timeoutMs)) },
     );
     for await (const chunk of stream) {
       const choice = chunk.choices[0];

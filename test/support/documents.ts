@@ -223,3 +223,44 @@ export const ImportStory = graphql(`
     importStory(input: $input) { story { id title revision } version { number } event { seq } }
   }
 `);
+
+export const GenerateModule = graphql(`
+  mutation GenerateModule($input: GenerateModuleInput!) {
+    generateModule(input: $input) {
+      replayed
+      story { revision canUndo }
+      version {
+        number
+        snapshot
+        generation { id status model promptVersion attempts promptTokens completionTokens totalTokens costUsd finishReason contextVersionNumber }
+      }
+      event { seq type payload }
+      generation { id status model messages attempts promptTokens completionTokens costUsd durationMs finishReason errorCode versionNumber }
+    }
+  }
+`);
+
+export const CancelGeneration = graphql(`
+  mutation CancelGeneration($input: CancelGenerationInput!) {
+    cancelGeneration(input: $input) { generation { id status } }
+  }
+`);
+
+export const StoryGenerations = graphql(`
+  query StoryGenerations($id: ID!, $status: String) {
+    story(id: $id) { generations(first: 20, status: $status) { id status errorCode attempts } }
+  }
+`);
+
+export const ModuleDraftFeed = graphql(`
+  subscription ModuleDraftFeed($storyId: ID!) {
+    moduleDraft(storyId: $storyId) { generationId module attempt delta text done error { code message } }
+  }
+`);
+
+export const AiUsage = graphql(`
+  query AiUsage($id: ID!) {
+    viewer { aiUsage { generations calls promptTokens completionTokens totalTokens costUsd unpricedCalls byModel { model calls } } }
+    story(id: $id) { aiUsage { generations calls promptTokens completionTokens costUsd } }
+  }
+`);

@@ -12,6 +12,7 @@ import { StoryType } from "./story.ts";
 import { StoryEventType } from "./storyEvent.ts";
 import { StoryVersionType } from "./storyVersion.ts";
 import { UserType } from "./user.ts";
+import { pageSize } from "./paging.ts";
 
 export const GenerationType = builder.objectRef<AiGeneration>("Generation");
 
@@ -227,5 +228,19 @@ builder.subscriptionField("moduleDraft", (t) =>
       })();
     },
     resolve: (draft) => draft,
+  }),
+);
+
+builder.objectField(StoryType, "generations", (t) =>
+  t.field({
+    type: [GenerationType],
+    description: "The story's AI generations, newest first.",
+    args: { first: t.arg.int(), status: t.arg.string({ description: "running, succeeded, failed or cancelled" }) },
+    resolve: (story, { first, status }, context) =>
+      context.db.prisma.aiGeneration.findMany({
+        where: { storyId: story.id, ...(status ? { status } : {}) },
+        orderBy: { createdAt: "desc" },
+        take: pageSize(first),
+      }),
   }),
 );
