@@ -41,7 +41,7 @@ const STALE_AFTER_MS = 60_000;
 export class GenerationService {
   private readonly client: OpenAI | null;
   private readonly running = new Map<string, AbortController>();
-  private readonly stopListening: () => void;
+  private readonly stopListening: () => Promise<void>;
 
   constructor(
     private readonly db: Database,
@@ -61,15 +61,15 @@ export class GenerationService {
         this.running.get(next.value.generationId)?.abort("cancelled" satisfies StopReason);
       }
     })();
-    this.stopListening = () => {
+    this.stopListening = async () => {
       listening = false;
-      void cancels.return?.();
+      await cancels.return?.();
     };
   }
 
-  close(): void {
-    this.stopListening();
+  async close(): Promise<void> {
     for (const controller of this.running.values()) controller.abort("cancelled" satisfies StopReason);
+    await this.stopListening();
   }
 
   modelFor(module: ModuleName, requested?: string | null): string {

@@ -46,8 +46,9 @@ export function createLiveMessaging(redisUrl: string | undefined): LiveMessaging
   return {
     pubsub: createPubSub<LiveTopics>({ eventTarget }),
     async close() {
-      publishClient.disconnect();
-      subscribeClient.disconnect();
+      // quit, not disconnect: unsubscribes still on their way are answered first
+      await new Promise((resolve) => setImmediate(resolve));
+      await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },
   };
 }

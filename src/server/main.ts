@@ -42,7 +42,7 @@ async function main() {
     stopping = true;
     console.info(`${signal}: finishing requests in flight, then stopping`);
     await app.close(); // stops accepting; in-flight requests finish
-    ai.close();
+    await ai.close();
     await live.close();
     await db.close();
     console.info("stopped");

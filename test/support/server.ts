@@ -58,7 +58,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     stopped = true;
     server.closeAllConnections();
     await app.close();
-    ai.close();
+    await ai.close();
     await live.close();
     await db.close();
   };
