@@ -33,17 +33,19 @@ function authorizationOf(initial: InitialContext): string | null {
 
 export function createApp(options: AppOptions) {
   const services: AppServices = { db: options.db, tokens: options.tokens, pubsub: options.pubsub, ai: options.ai };
-  const logger = options.logger ?? console;
+  // Yoga's own logger at "info": the console logger would print every request at debug level
+  const logging = options.logger ?? "info";
+  const logError = (error: unknown) => (options.logger ?? console).error("unexpected error", error);
   const yoga = createYoga<InitialContext>({
     schema,
     graphqlEndpoint: "/graphql",
     graphiql: options.graphiql === false ? false : { subscriptionsProtocol: "WS" },
     landingPage: false,
-    logging: logger,
+    logging,
     plugins: [useErrorCodes()],
     context: (initial) => createContext(services, authorizationOf(initial)),
     maskedErrors: {
-      maskError: (error, message) => maskError(error, message, (e) => logger.error("unexpected error", e)),
+      maskError: (error, message) => maskError(error, message, logError),
     },
   });
   const server: Server = createServer(yoga);

@@ -1,0 +1,195 @@
+// Shared benchmark plumbing: a fresh database, a server process, load loops,
+// percentiles, and the results table appended to bench/RESULTS.md with the machine's facts.
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const RESULTS = path.join(ROOT, "bench", "RESULTS.md");
+/** The local PostgreSQL the benchmarks create their databases on. */
+export const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+
+export type BenchDatabase = { url: string; name: string; drop(): Promise<void> };
+
+/** A fresh database on the local PostgreSQL, dropped by drop(). */
+export async function createBenchDatabase(label: string): Promise<BenchDatabase> {
+  const name = `story_spark_bench_${label}_${randomBytes(4).toString("hex")}`;
+  console.error(`(creating database ${name} on ${redact(ADMIN_URL)}; it is dropped at the end)`);
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), name, drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => {}) };
+}
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>; stop(): Promise<void> };
+
+/** `npm start`'s entry in its own process, so its CPU and memory are its own. */
+export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", JWT_SECRET: "bench-secret-bench-secret-bench-secret", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (c) => (output += c));
+  child.stderr.on("data", (c) => (output += c));
+  const url = await new Promise<string>((resolve, reject) => {
+    const look = () => {
+      const match = /ready at (http:\/\/\S+\/graphql)/.exec(output);
+      if (match) resolve(match[1]!);
+    };
+    child.stdout.on("data", look);
+    child.once("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    async rssMb() {
+      const status = await fs.readFile(`/proc/${child.pid}/status`, "utf8");
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
+
+export async function graphql<T>(url: string, query: string, variables: unknown = {}, token?: string): Promise<T> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data: T; errors?: unknown };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+export type LoadResult = { operations: number; seconds: number; perSecond: number; p50: number; p99: number; errors: number };
+
+/**
+ * `clients` loops, each running `operation` back to back for `seconds` after a warm-up;
+ * latencies in milliseconds.
+ */
+export async function load(clients: number, seconds: number, operation: (client: number) => Promise<unknown>, warmupSeconds = 1): Promise<LoadResult> {
+  const run = async (duration: number, record: boolean) => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const end = performance.now() + duration * 1000;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async (_, client) => {
+        while (performance.now() < end) {
+          const t = performance.now();
+          try {
+            await operation(client);
+            if (record) latencies.push(performance.now() - t);
+          } catch (error) {
+            errors++;
+            if (errors === 1) console.error(error);
+          }
+        }
+      }),
+    );
+    return { latencies, errors, elapsed: (performance.now() - started) / 1000 };
+  };
+  await run(warmupSeconds, false);
+  const { latencies, errors, elapsed } = await run(seconds, true);
+  return { operations: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export type Row = { metric: string; value: string; baseline?: string; ratio?: string; target?: string; met?: boolean | null };
+
+export const fmt = {
+  n: (value: number, digits = 0) => value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }),
+  ms: (value: number) => `${value.toFixed(1)} ms`,
+  pct: (value: number) => `${(value * 100).toFixed(1)} %`,
+  mb: (value: number) => `${value.toFixed(0)} MB`,
+};
+
+/** Prints the scenario's table and appends it, with the machine's facts, to bench/RESULTS.md. */
+export async function report(scenario: string, what: string, rows: Row[], notes: string[] = []): Promise<void> {
+  const facts = await machineFacts();
+  const lines = [
+    `### ${scenario} — ${new Date().toISOString()}`,
+    "",
+    what,
+    "",
+    `${facts.cpus} × ${facts.cpuModel}; Node ${process.version}; ${facts.postgres}`,
+    "",
+    "| metric | value | baseline | ratio | target | met |",
+    "|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.metric} | ${r.value} | ${r.baseline ?? ""} | ${r.ratio ?? ""} | ${r.target ?? ""} | ${r.met === undefined || r.met === null ? "" : r.met ? "yes" : "**no**"} |`),
+    ...(notes.length ? ["", ...notes.map((n) => `- ${n}`)] : []),
+    "",
+  ];
+  const text = lines.join("\n");
+  console.log(text);
+  let existing = "";
+  try {
+    existing = await fs.readFile(RESULTS, "utf8");
+  } catch {
+    existing = "# Benchmark results\n\nAppended by `npm run bench` (each scenario: `npm run bench -- <name>`). Ratios are against a baseline measured in the same run on the same machine.\n\n";
+  }
+  await fs.writeFile(RESULTS, `${existing}${text}\n`);
+}
+
+let cachedFacts: { cpus: number; cpuModel: string; postgres: string } | null = null;
+async function machineFacts() {
+  if (cachedFacts) return cachedFacts;
+  let postgres = "PostgreSQL: not reachable";
+  try {
+    postgres = await admin(async (c) => (await c.query("SHOW server_version")).rows[0].server_version as string).then((v) => `PostgreSQL ${v}`);
+  } catch {
+    // PGlite-only runs
+  }
+  cachedFacts = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model.trim() ?? "unknown CPU", postgres };
+  return cachedFacts;
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = "***";
+  return parsed.toString();
+}
+
+/** Signs up a writer on a server and gives their token. */
+export async function signUp(url: string, name: string): Promise<string> {
+  const data = await graphql<{ signUp: { token: string } }>(url, "mutation($i: SignUpInput!) { signUp(input: $i) { token } }", {
+    i: { email: `${name}-${randomBytes(4).toString("hex")}@bench.example`, username: name, password: "bench password" },
+  });
+  return data.signUp.token;
+}
+
+export async function createStory(url: string, token: string, title: string): Promise<string> {
+  const data = await graphql<{ createStory: { story: { id: string } } }>(
+    url,
+    "mutation($i: CreateStoryInput!) { createStory(input: $i) { story { id } } }",
+    { i: { title } },
+    token,
+  );
+  return data.createStory.story.id;
+}
