@@ -1,7 +1,7 @@
 // Access tokens: HS256 JWTs signed with JWT_SECRET, or with a secret generated once and kept in DATA_DIR.
 import fs from "node:fs";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
+import { createSecretKey, randomBytes } from "node:crypto";
 import { SignJWT, jwtVerify } from "jose";
 
 const ISSUER = "story-spark";
@@ -12,15 +12,25 @@ export type TokenService = {
   verify(token: string): Promise<string | null>;
 };
 
+/** Tokens already verified, until they expire: every request carries one, and HMAC over WebCrypto is not free. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
 export function createTokenService(options: { secret?: string | undefined; dataDir: string; ttl: string }): TokenService {
-  const key = new TextEncoder().encode(options.secret ?? localSecret(options.dataDir));
+  const key = createSecretKey(Buffer.from(options.secret ?? localSecret(options.dataDir), "utf8"));
+  const verified = new Map<string, { userId: string; expiresAt: number }>();
   return {
     issue: (userId) =>
       new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuer(ISSUER).setIssuedAt().setExpirationTime(options.ttl).sign(key),
     async verify(token) {
+      const known = verified.get(token);
+      if (known && known.expiresAt > Date.now()) return known.userId;
+      verified.delete(token);
       try {
         const { payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: ["HS256"] });
-        return typeof payload.sub === "string" ? payload.sub : null;
+        if (typeof payload.sub !== "string") return null;
+        if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+        verified.set(token, { userId: payload.sub, expiresAt: (payload.exp ?? 0) * 1000 });
+        return payload.sub;
       } catch {
         return null;
       }
