@@ -1,23 +1,24 @@
-// Reads the part of a story's state a command needs from the read tables, after
-// locking the story row so that writers to one story take turns.
+// Reads the part of a story's state a command needs from the read tables, locking the
+// story row so that writers to one story take turns: one round trip, through the
+// story_state_for_update function (its migration says why it locks first, reads after).
 import { MODULES, type ModuleInputs, type ModuleOutputs, type SnapshotKey } from "../domain/catalogue.ts";
 import { initialState, type StoryState, type StoryVersionState } from "../domain/story.ts";
 import { VersionHistory } from "../domain/versionHistory.ts";
 import type { DbClient } from "../database/types.ts";
 
-type StateRow = {
+type StateDocument = {
   id: string;
-  user_id: string;
+  userId: string;
   title: string;
   logline: string | null;
   genre: string | null;
-  is_complete: boolean;
-  created_at: Date;
-  updated_at: Date;
+  isComplete: boolean;
+  createdAt: string;
+  updatedAt: string;
   revision: number;
-  latest_version_number: number;
-  redo_version_numbers: number[];
-  active_number: number;
+  latestVersionNumber: number;
+  redoVersionNumbers: number[];
+  activeNumber: number;
   modules: { id: string; name: string; updatedAt: string }[];
   versions: {
     id: string;
@@ -41,57 +42,36 @@ export async function loadStoryStateForUpdate(
   storyId: string,
   extraVersions: readonly number[] = [],
 ): Promise<StoryState | null> {
-  // Lock first, read after: in READ COMMITTED the second statement's snapshot
-  // includes everything the writer we waited for committed. (Locking inside the
-  // reading statement would recheck its join against the older snapshot.)
-  const locked = await db.$queryRaw<{ id: string }[]>`SELECT id FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
-  if (locked.length === 0) return null;
-  const rows = await db.$queryRaw<StateRow[]>`
-    SELECT s.id, s.user_id, s.title, s.logline, s.genre, s.is_complete, s.created_at, s.updated_at,
-           s.revision, s.latest_version_number, s.redo_version_numbers,
-           av.version_number AS active_number,
-           (SELECT json_agg(json_build_object('id', m.id, 'name', m.module_name, 'updatedAt', m.updated_at))
-              FROM story_modules m WHERE m.story_id = s.id) AS modules,
-           (SELECT json_agg(json_build_object(
-                     'id', v.id, 'number', v.version_number, 'parentNumber', pv.version_number,
-                     'outputs', v.full_snapshot, 'inputs', v.inputs, 'eventSeq', v.event_seq, 'createdAt', v.created_at, 'label', v.label,
-                     'generationId', v.generation_id))
-              FROM story_versions v LEFT JOIN story_versions pv ON pv.id = v.parent_version_id
-             WHERE v.story_id = s.id
-               AND (v.id = av.id OR v.id = av.parent_version_id
-                    OR v.version_number = s.redo_version_numbers[cardinality(s.redo_version_numbers)]
-                    OR v.version_number = ANY(${[...extraVersions]}::int[]))) AS versions
-      FROM stories s
-      JOIN story_versions av ON av.id = s.active_version_id
-     WHERE s.id = ${storyId}::uuid`;
-  const row = rows[0];
-  if (!row) return null;
+  const rows = await db.$queryRaw<{ state: StateDocument | null }[]>`
+    SELECT story_state_for_update(${storyId}::uuid, ${[...extraVersions]}::int[]) AS state`;
+  const doc = rows[0]?.state;
+  if (!doc) return null;
 
   const moduleIds = {} as Record<SnapshotKey, string>;
   const moduleUpdatedAt = {} as Record<SnapshotKey, Date>;
   for (const m of MODULES) {
-    const stored = row.modules.find((r) => r.name === m.moduleName);
+    const stored = doc.modules.find((r) => r.name === m.moduleName);
     if (!stored) throw new Error(`story ${storyId} has no ${m.moduleName} row`);
     moduleIds[m.snapshotKey] = stored.id;
     moduleUpdatedAt[m.snapshotKey] = new Date(stored.updatedAt);
   }
-  const versions: StoryVersionState[] = row.versions.map(({ label: _label, ...v }) => ({ ...v, createdAt: new Date(v.createdAt) }));
-  const labels = new Map(row.versions.flatMap((v) => (v.label === null ? [] : [[v.number, v.label] as const])));
+  const versions: StoryVersionState[] = doc.versions.map(({ label: _label, ...v }) => ({ ...v, createdAt: new Date(v.createdAt) }));
+  const labels = new Map(doc.versions.flatMap((v) => (v.label === null ? [] : [[v.number, v.label] as const])));
 
   return {
     ...initialState(storyId),
     exists: true,
-    ownerId: row.user_id,
-    title: row.title,
-    logline: row.logline,
-    genre: row.genre,
-    isComplete: row.is_complete,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    revision: row.revision,
-    activeVersionNumber: row.active_number,
-    redo: row.redo_version_numbers,
-    versions: VersionHistory.partial(versions, row.latest_version_number),
+    ownerId: doc.userId,
+    title: doc.title,
+    logline: doc.logline,
+    genre: doc.genre,
+    isComplete: doc.isComplete,
+    createdAt: new Date(doc.createdAt),
+    updatedAt: new Date(doc.updatedAt),
+    revision: doc.revision,
+    activeVersionNumber: doc.activeNumber,
+    redo: doc.redoVersionNumbers,
+    versions: VersionHistory.partial(versions, doc.latestVersionNumber),
     labels,
     moduleIds,
     moduleUpdatedAt,
