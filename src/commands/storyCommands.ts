@@ -16,9 +16,10 @@ import {
 } from "../domain/story.ts";
 import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
-import { appendToStream, findByIdempotencyKey, recordEvents, type StoredEvent } from "../eventstore/eventStore.ts";
+import { findByIdempotencyKey, recordEvents, type StoredEvent } from "../eventstore/eventStore.ts";
 import { loadStoryStateForUpdate } from "../projection/loadStoryState.ts";
-import { projectStory } from "../projection/projectStory.ts";
+import { planProjection } from "../projection/projectStory.ts";
+import { commitStoryChange } from "./commitStoryChange.ts";
 
 export type StoryCommandRequest = {
   storyId: string;
@@ -40,6 +41,8 @@ export type StoryCommandResult = {
   replayed: boolean;
   /** per appended event, the modules whose content it changed (empty on replay) */
   changes: { event: StoredEvent; modules: ModuleName[] }[];
+  /** the story after the command (partial history; null on replay) */
+  after: StoryState | null;
 };
 
 /** Long enough for many writers queued on one story's lock. */
@@ -63,7 +66,7 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
         if (earlier.requestHash !== requestHash) {
           throw new StorySparkError("BAD_USER_INPUT", "idempotencyKey: already used for a different request", { field: "idempotencyKey" });
         }
-        return { storyId, events: [earlier.event], event: earlier.event, replayed: true, changes: [] };
+        return { storyId, events: [earlier.event], event: earlier.event, replayed: true, changes: [], after: null };
       }
     }
     const expected = request.expectedRevision;
@@ -83,10 +86,19 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
       activeNumbers.push(after.activeVersionNumber);
       changedBy.push(previous.exists ? changedModules(activeVersion(previous), activeVersion(after)).map(moduleNameOf) : []);
     }
-    const events = await appendToStream(tx, recorded, activeNumbers, { idempotencyKey: key, requestHash });
-    await projectStory(tx, before, after);
+    const events: StoredEvent[] = recorded.map((event, i) => ({
+      ...event,
+      activeVersionNumber: activeNumbers[i]!,
+      // the key marks the command's last event, which carries its answer
+      idempotencyKey: i === recorded.length - 1 ? key : null,
+    }));
+    await commitStoryChange(
+      tx,
+      events.map((event) => ({ ...event, requestHash: event.idempotencyKey === null ? null : requestHash })),
+      planProjection(before, after),
+    );
     const changes = events.map((event, i) => ({ event, modules: changedBy[i] ?? [] }));
-    return { storyId, events, event: events.at(-1)!, replayed: false, changes };
+    return { storyId, events, event: events.at(-1)!, replayed: false, changes, after };
   }, TRANSACTION_OPTIONS);
 }
 

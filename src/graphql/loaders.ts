@@ -6,6 +6,8 @@ import type { Database } from "../database/connect.ts";
 import type { AiGeneration, Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
 import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Viewer } from "./context.ts";
+import type { StoryState } from "../domain/story.ts";
+import { storyRow, versionRow } from "../projection/storyRows.ts";
 
 export type MetadataParentType = "story" | "module" | "version";
 export type VersionsPageKey = { storyId: string; first: number; beforeNumber: number | null; labeledOnly: boolean };
@@ -166,4 +168,16 @@ export function loadAll<K, V>(loader: DataLoader<K, V | null, unknown>, keys: re
 export function orNotFound<T>(value: T | null | undefined, what: string): T {
   if (value === null || value === undefined) throw notFound(what);
   return value;
+}
+
+/** What a command just wrote is what this request reads next: no need to ask the database. */
+export function primeFromCommand(loaders: Loaders, after: StoryState, events: readonly StoredEvent[]): void {
+  loaders.story.prime(after.id, storyRow(after) as Story);
+  for (const version of after.versions) {
+    if (version.parentNumber !== null && !after.versions.get(version.parentNumber)) continue;
+    const row = versionRow(after, version) as unknown as StoryVersion;
+    loaders.version.prime(row.id, row);
+    loaders.versionByNumber.prime(versionKey(after.id, row.versionNumber), row);
+  }
+  for (const event of events) loaders.event.prime(event.id, event);
 }

@@ -8,7 +8,7 @@ import { deleteStory, executeStoryCommand, newStoryIds } from "../../commands/st
 import { readStream } from "../../eventstore/eventStore.ts";
 import { publishStoryChanges } from "../../live/publish.ts";
 import { idOf } from "../globalIds.ts";
-import { clearLoaders, versionKey } from "../loaders.ts";
+import { clearLoaders, primeFromCommand, versionKey } from "../loaders.ts";
 import { connectionOf, decodeCursor, encodeCursor, pageSize } from "./paging.ts";
 import { UserType } from "./user.ts";
 import { ModuleNameEnum, StoryModuleType } from "./storyModule.ts";
@@ -177,6 +177,7 @@ export async function changeStory(
     idempotencyKey: args.idempotencyKey ?? null,
   });
   clearLoaders(context.loaders);
+  if (result.after) primeFromCommand(context.loaders, result.after, result.events);
   publishStoryChanges(context.pubsub, result);
   return {
     storyId: result.storyId,

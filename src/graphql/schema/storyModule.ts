@@ -48,14 +48,15 @@ async function withModuleRun(context: GraphQLContext, module: ModuleName, outcom
   const started = performance.now();
   const change = await run();
   if (!change.replayed) {
-    await recordModuleRun(context.db.prisma, {
+    // analytics: off the request's path; a failure here is logged, not the writer's problem
+    void recordModuleRun(context.db.prisma, {
       userId: context.viewer!.id,
       storyId: change.storyId,
       module,
       source: "manual",
       outcome,
       durationMs: performance.now() - started,
-    });
+    }).catch((error: unknown) => console.error("module usage log failed", error));
   }
   return change;
 }
