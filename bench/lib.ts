@@ -64,6 +64,7 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
       return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     },
     async stop() {
+      if (process.env.BENCH_SHOW_SERVER_OUTPUT) console.error(`server output (${output.length} chars):\n${output.slice(-3000)}`);
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");
       await once(child, "exit");

@@ -105,8 +105,16 @@ export const EMPTY_INPUTS: ModuleInputs = EMPTY_OUTPUTS as ModuleInputs;
  * match the full schema (see the AI module).
  */
 export function manualOutputSchema(module: ModuleDefinition): z.ZodType {
-  return module.outputSchema.partial().loose();
+  let schema = manualSchemas.get(module.name);
+  if (!schema) {
+    schema = module.outputSchema.partial().loose();
+    manualSchemas.set(module.name, schema);
+  }
+  return schema;
 }
+
+/** Built once: zod compiles a schema on first use. */
+const manualSchemas = new Map<ModuleName, z.ZodType>();
 
 /** A snapshot-shaped object with its keys in story order (jsonb stores keys in its own order). */
 export function inStoryOrder(snapshot: unknown): { [K in SnapshotKey]: unknown } {
