@@ -40,8 +40,9 @@ export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>
 
 /** `npm start`'s entry in its own process, so its CPU and memory are its own. */
 export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  // BENCH_SERVER_ROOT: another checkout's server, to measure before and after a change in one run
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts"], {
-    cwd: ROOT,
+    cwd: process.env.BENCH_SERVER_ROOT ?? ROOT,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", JWT_SECRET: "bench-secret-bench-secret-bench-secret", ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -135,7 +136,7 @@ export const fmt = {
 export async function report(scenario: string, what: string, rows: Row[], notes: string[] = []): Promise<void> {
   const facts = await machineFacts();
   const lines = [
-    `### ${scenario} — ${new Date().toISOString()}`,
+    `### ${scenario}${process.env.BENCH_LABEL ? ` (${process.env.BENCH_LABEL})` : ""} — ${new Date().toISOString()}`,
     "",
     what,
     "",
