@@ -50,7 +50,10 @@ async function main() {
     for (let i = 0; i < WRITES; i++) {
       const { writeModule } = await graphql<{ writeModule: { event: { seq: number } } }>(server.url, WRITE, { i: { storyId, module: "IDEA_SPARK", output: { logline: `write ${i}` } } }, token);
       const responded = performance.now();
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      const deadline = responded + 5_000;
+      while ((arrivals.get(writeModule.event.seq)?.length ?? 0) < subscribed && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       const times = arrivals.get(writeModule.event.seq) ?? [];
       missing += subscribed - times.length;
       const delays = times.map((t) => Math.max(0, t - responded));

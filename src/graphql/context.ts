@@ -18,7 +18,8 @@ export type GraphQLContext = AppServices & {
   readonly viewer: Viewer | null;
   /** a token was sent but is invalid or expired */
   readonly tokenRejected: boolean;
-  readonly loaders: Loaders;
+  /** replaced per live message by loaders shared with every subscriber of that message */
+  loaders: Loaders;
 };
 
 /** `authorization` is the header value (HTTP) or the connection parameter (WebSocket). */

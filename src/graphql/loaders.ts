@@ -181,3 +181,23 @@ export function primeFromCommand(loaders: Loaders, after: StoryState, events: re
   }
   for (const event of events) loaders.event.prime(event.id, event);
 }
+
+/**
+ * Loaders for one live message, shared by all of a viewer's subscriptions that resolve it:
+ * each message reads afresh, but a thousand subscribers read once, not a thousand times.
+ */
+const perMessage = new Map<string, { loaders: Loaders; expires: number }>();
+const PER_MESSAGE_TTL_MS = 5_000;
+
+export function loadersForMessage(db: Database, viewer: Viewer | null, messageId: string): Loaders {
+  const key = `${viewer?.id ?? ""}:${messageId}`;
+  const now = Date.now();
+  const cached = perMessage.get(key);
+  if (cached && cached.expires > now) return cached.loaders;
+  if (perMessage.size > 1_000) {
+    for (const [k, v] of perMessage) if (v.expires <= now) perMessage.delete(k);
+  }
+  const loaders = createLoaders(db, viewer);
+  perMessage.set(key, { loaders, expires: now + PER_MESSAGE_TTL_MS });
+  return loaders;
+}

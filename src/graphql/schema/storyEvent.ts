@@ -1,6 +1,6 @@
 // StoryEvent: one entry of a story's append-only log.
 import { builder } from "../builder.ts";
-import { clearLoaders, loadAll, orNotFound } from "../loaders.ts";
+import { loadAll, loadersForMessage, orNotFound } from "../loaders.ts";
 import { idOf } from "../globalIds.ts";
 import { storyEventFeed } from "../../live/storyEventFeed.ts";
 import type { StoredEvent } from "../../eventstore/eventStore.ts";
@@ -39,7 +39,7 @@ builder.subscriptionField("storyEvents", (t) =>
       return storyEventFeed(context.db.prisma, context.pubsub, storyId, args.after ?? 0);
     },
     resolve: (event, _args, context) => {
-      clearLoaders(context.loaders);
+      context.loaders = loadersForMessage(context.db, context.viewer, event.id);
       return event;
     },
   }),

@@ -1,6 +1,6 @@
 // StoryModule, the ModuleName enum, writing and clearing a module, and moduleUpdated.
 import { builder } from "../builder.ts";
-import { clearLoaders, loadAll, orNotFound, versionKey } from "../loaders.ts";
+import { loadAll, loadersForMessage, orNotFound, versionKey } from "../loaders.ts";
 import type { StoryChanged } from "../../live/pubsub.ts";
 import { StoryEventType } from "./storyEvent.ts";
 import { StoryVersionType } from "./storyVersion.ts";
@@ -165,7 +165,7 @@ builder.subscriptionField("moduleUpdated", (t) =>
       })();
     },
     resolve: (update, _args, context) => {
-      clearLoaders(context.loaders); // each message reads afresh
+      context.loaders = loadersForMessage(context.db, context.viewer, update.eventId); // each message reads afresh
       return update;
     },
   }),
