@@ -13,7 +13,7 @@ import {
 } from "./support/documents.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "./support/fakeOpenAI.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
-import { subscribeWs, wsClient, type Subscription } from "./support/live.ts";
+import { subscribeSse, subscribeWs, wsClient, type Subscription } from "./support/live.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
 
 const IDEA = {
@@ -43,6 +43,7 @@ const aiConfig = (fakeServer: FakeOpenAI) => ({
   apiKey: "test-key",
   baseURL: fakeServer.baseURL,
   defaultModel: "gpt-4o-mini",
+  modelFor: { WORLD_SEED: "gpt-4.1-mini" },
   timeoutMs: 1_500,
   maxRetries: 2,
 });
@@ -65,19 +66,23 @@ const eventCount = (storyId: string) =>
 type Draft = { moduleDraft: { generationId: string; attempt: number; delta: string; text: string; done: boolean; error: { code: string } | null } };
 
 /** Subscribes to the story's drafts, live: a failing generation proves the subscription is in place. */
-async function watchDrafts(storyId: string): Promise<{ drafts: Subscription<Draft>; close(): Promise<void> }> {
+async function watchDrafts(storyId: string): Promise<{ drafts: Subscription<Draft>; viaSse: Subscription<Draft>; close(): Promise<void> }> {
   const client = wsClient(server.url, writer.token);
   const drafts = subscribeWs(client, ModuleDraftFeed, { storyId });
-  for (let i = 0; i < 40 && drafts.received.data.length === 0; i++) {
+  const viaSse = subscribeSse(server.url, ModuleDraftFeed, { storyId }, writer.token);
+  const live = () => drafts.received.data.length > 0 && viaSse.received.data.length > 0;
+  for (let i = 0; i < 40 && !live(); i++) {
     fake.script({ kind: "status", status: 400, message: "warm-up" });
     await generate(storyId, "IDEA_SPARK");
-    await drafts.received.until((r) => r.data.length > 0, 250).catch(() => null);
+    await drafts.received.until(() => live(), 250).catch(() => null);
   }
-  expect(drafts.received.data.length).toBeGreaterThan(0);
+  expect(live()).toBe(true);
   return {
     drafts,
+    viaSse,
     async close() {
       drafts.stop();
+      viaSse.stop();
       await client.dispose();
     },
   };
@@ -89,7 +94,7 @@ const draftsOf = (drafts: Subscription<Draft>, generationId: string) =>
 describe("generateModule", () => {
   it("streams the draft chunk by chunk to a WebSocket subscriber, saves one version, and undo takes it back", async () => {
     const storyId = await createStory(server, writer.token, "Generated");
-    const { drafts, close } = await watchDrafts(storyId);
+    const { drafts, viaSse, close } = await watchDrafts(storyId);
     try {
       const chunks = pieces(IDEA);
       fake.script({ kind: "stream", chunks, chunkDelayMs: 15, usage: { prompt_tokens: 812, completion_tokens: 95 } });
@@ -126,6 +131,9 @@ describe("generateModule", () => {
       expect(all.at(-1)).toMatchObject({ done: true, error: null, text: JSON.stringify(IDEA) });
       expect(all.filter((d) => d.delta !== "").map((d) => d.text)).toEqual(chunks.map((_, i) => chunks.slice(0, i + 1).join("")));
       expect(seen.length).toBeGreaterThan(0);
+      // and the same draft over Server-Sent Events
+      await viaSse.received.until(() => draftsOf(viaSse, generated.generation!.id).some((d) => d.done));
+      expect(draftsOf(viaSse, generated.generation!.id).filter((d) => d.delta !== "").map((d) => d.delta)).toEqual(chunks);
 
       const undone = await server.query(Undo, { input: { storyId } }, writer.token);
       expect(undone.undo.version.number).toBe(1);
@@ -150,7 +158,7 @@ describe("generateModule", () => {
       messages: { role: string; content: string }[];
       response_format: { type: string; json_schema: { name: string; strict: boolean; schema: { required: string[] } } };
     };
-    expect(request.model).toBe("gpt-4o-mini");
+    expect(request.model).toBe("gpt-4.1-mini"); // the module's own model
     expect(request.stream).toBe(true);
     const user = request.messages[1]!.content;
     expect(user).toContain(IDEA.logline); // World Seed sees Idea Spark
@@ -264,7 +272,8 @@ describe("aiUsage", () => {
     await asSpender("WORLD_SEED");
 
     const { viewer, story } = await server.query(AiUsage, { id: storyId }, spender.token);
-    const expectedCost = ((1000 + 1500 + 1600) * 0.15 + (200 + 3 + 300) * 0.6) / 1_000_000;
+    // Idea Spark ran on the default model, World Seed on its own (gpt-4.1-mini), each at its price
+    const expectedCost = (1000 * 0.15 + 200 * 0.6) / 1_000_000 + ((1500 + 1600) * 0.4 + (3 + 300) * 1.6) / 1_000_000;
     expect(viewer!.aiUsage).toMatchObject({
       generations: 2,
       calls: 3,
@@ -272,7 +281,10 @@ describe("aiUsage", () => {
       completionTokens: 503,
       totalTokens: 4603,
       unpricedCalls: 0,
-      byModel: [{ model: "gpt-4o-mini", calls: 3 }],
+      byModel: [
+        { model: "gpt-4.1-mini", calls: 2 },
+        { model: "gpt-4o-mini", calls: 1 },
+      ],
     });
     expect(viewer!.aiUsage.costUsd).toBeCloseTo(expectedCost, 10);
     expect(story!.aiUsage).toMatchObject({ generations: 2, calls: 3, promptTokens: 4100, completionTokens: 503 });
