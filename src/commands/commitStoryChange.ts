@@ -21,20 +21,21 @@ events AS (
   RETURNING 1),
 story_new AS (
   INSERT INTO stories (id, user_id, title, logline, genre, created_at, updated_at, is_complete, active_version_id,
-                       revision, latest_version_number, redo_version_numbers)
+                       active_version_number, revision, latest_version_number, redo_version_numbers)
   SELECT x.id, x."userId", x.title, x.logline, x.genre, x."createdAt", x."updatedAt", x."isComplete", x."activeVersionId",
-         x.revision, x."latestVersionNumber", x."redoVersionNumbers"
+         x."activeVersionNumber", x.revision, x."latestVersionNumber", x."redoVersionNumbers"
     FROM doc, jsonb_to_record(d->'story') AS x(id uuid, "userId" uuid, title text, logline text, genre text,
-         "createdAt" timestamptz, "updatedAt" timestamptz, "isComplete" boolean, "activeVersionId" uuid, revision int,
-         "latestVersionNumber" int, "redoVersionNumbers" int[])
+         "createdAt" timestamptz, "updatedAt" timestamptz, "isComplete" boolean, "activeVersionId" uuid,
+         "activeVersionNumber" int, revision int, "latestVersionNumber" int, "redoVersionNumbers" int[])
    WHERE (d->>'storyIsNew')::boolean
   RETURNING 1),
 story_changed AS (
   UPDATE stories s SET title = x.title, logline = x.logline, genre = x.genre, updated_at = x."updatedAt",
-         is_complete = x."isComplete", active_version_id = x."activeVersionId", revision = x.revision,
-         latest_version_number = x."latestVersionNumber", redo_version_numbers = x."redoVersionNumbers"
+         is_complete = x."isComplete", active_version_id = x."activeVersionId", active_version_number = x."activeVersionNumber",
+         revision = x.revision, latest_version_number = x."latestVersionNumber", redo_version_numbers = x."redoVersionNumbers"
     FROM doc, jsonb_to_record(d->'story') AS x(id uuid, title text, logline text, genre text, "updatedAt" timestamptz,
-         "isComplete" boolean, "activeVersionId" uuid, revision int, "latestVersionNumber" int, "redoVersionNumbers" int[])
+         "isComplete" boolean, "activeVersionId" uuid, "activeVersionNumber" int, revision int, "latestVersionNumber" int,
+         "redoVersionNumbers" int[])
    WHERE NOT (d->>'storyIsNew')::boolean AND s.id = x.id
   RETURNING 1),
 modules_new AS (

@@ -13,6 +13,7 @@ export type StoryRow = {
   updatedAt: Date;
   isComplete: boolean;
   activeVersionId: string | null;
+  activeVersionNumber: number;
   revision: number;
   latestVersionNumber: number;
   redoVersionNumbers: number[];
@@ -53,6 +54,7 @@ export function storyRow(state: StoryState): StoryRow {
     updatedAt: state.updatedAt,
     isComplete: state.isComplete,
     activeVersionId: activeVersion(state).id,
+    activeVersionNumber: state.activeVersionNumber,
     revision: state.revision,
     latestVersionNumber: state.versions.latestNumber,
     redoVersionNumbers: [...state.redo],

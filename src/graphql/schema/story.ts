@@ -71,8 +71,10 @@ builder.node(StoryType, {
       resolve: (story, { after, first }, context) =>
         readStream(context.db.prisma, story.id, { after: after ?? 0, limit: pageSize(first ?? 100) }),
     }),
+    activeVersionNumber: t.exposeInt("activeVersionNumber"),
     canUndo: t.boolean({
-      resolve: async (story, _args, context) => (await activeVersionOf(context, story)).parentVersionId !== null,
+      description: "Only version 1 has no parent: any other active version can be undone.",
+      resolve: (story) => story.activeVersionNumber > 1,
     }),
     canRedo: t.boolean({ resolve: (story) => story.redoVersionNumbers.length > 0 }),
     metadata: t.field({ type: [MetadataType], resolve: (story, _args, context) => metadataOf(context, "story", story.id) }),
