@@ -1,0 +1,62 @@
+// Synthetic story histories for the benchmarks, made by the domain's own decide and evolve.
+import { randomUUID } from "node:crypto";
+import { MODULES } from "../src/domain/catalogue.ts";
+import { EVENT_SCHEMA_VERSION, decide, evolve, initialState, type ModuleIds, type RecordedStoryEvent, type StoryCommand } from "../src/domain/story.ts";
+
+/** A seeded PRNG, so every run folds the same histories. */
+export function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const OUTPUTS = [
+  { logline: "A grieving keeper bargains with the sea.", one_liner: "Grief, tides and a bargain.", themes: ["grief", "debt"] },
+  { setting: "A storm-lashed island, 1893.", tone: "Quiet dread", rules: ["The sea keeps its promises."] },
+  { characters: [{ name: "Mara", role: "protagonist", want: "her brother back", need: "to let go", flaw: "pride", arc: "", description: "" }] },
+  { structure: "three-act", beats: [{ name: "Inciting incident", summary: "The sea speaks." }] },
+  { prose: "The lamp turned. Somewhere below, the water said her name.", style: "close third, past tense", notes: "" },
+];
+
+/** One story's history of `length` events: mostly writes, with clears, undos, redos, restores and detail changes. */
+export function storyHistory(ownerId: string, length: number, next: () => number): RecordedStoryEvent[] {
+  const storyId = randomUUID();
+  const moduleIds = Object.fromEntries(MODULES.map((m) => [m.snapshotKey, randomUUID()])) as unknown as ModuleIds;
+  let state = initialState(storyId);
+  const events: RecordedStoryEvent[] = [];
+  const started = Date.UTC(2026, 0, 1);
+  const record = (command: StoryCommand) => {
+    for (const data of decide(command, state)) {
+      const event = {
+        ...data,
+        id: randomUUID(),
+        storyId,
+        seq: state.revision + 1,
+        schemaVersion: EVENT_SCHEMA_VERSION,
+        actorId: ownerId,
+        createdAt: new Date(started + events.length * 1000),
+      } as RecordedStoryEvent;
+      state = evolve(state, event);
+      events.push(event);
+    }
+  };
+  record({ type: "CreateStory", ownerId, title: "Synthetic", logline: null, genre: null, versionId: randomUUID(), moduleIds });
+  while (events.length < length) {
+    const roll = next();
+    const module = MODULES[Math.floor(next() * MODULES.length)]!;
+    try {
+      if (roll < 0.6) {
+        record({ type: "WriteModule", module: module.name, output: { ...OUTPUTS[module.order - 1], n: events.length }, inputText: `notes ${events.length}`, versionId: randomUUID() });
+      } else if (roll < 0.68) record({ type: "ClearModule", module: module.name, versionId: randomUUID() });
+      else if (roll < 0.8) record({ type: "Undo" });
+      else if (roll < 0.9) record({ type: "Redo" });
+      else if (roll < 0.95) record({ type: "RestoreVersion", number: 1 + Math.floor(next() * state.versions.latestNumber), versionId: randomUUID() });
+      else record({ type: "ChangeStoryDetails", details: { title: `Title ${events.length}` } });
+    } catch {
+      // nothing to undo or redo: try another command
+    }
+  }
+  return events;
+}
