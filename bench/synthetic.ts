@@ -12,20 +12,48 @@ export function random(seed: number): () => number {
   };
 }
 
+/** Realistic small outputs, 200 to 500 bytes of JSON each. */
 const OUTPUTS = [
-  { logline: "A grieving keeper bargains with the sea.", one_liner: "Grief, tides and a bargain.", themes: ["grief", "debt"] },
-  { setting: "A storm-lashed island, 1893.", tone: "Quiet dread", rules: ["The sea keeps its promises."] },
-  { characters: [{ name: "Mara", role: "protagonist", want: "her brother back", need: "to let go", flaw: "pride", arc: "", description: "" }] },
-  { structure: "three-act", beats: [{ name: "Inciting incident", summary: "The sea speaks." }] },
-  { prose: "The lamp turned. Somewhere below, the water said her name.", style: "close third, past tense", notes: "" },
+  {
+    logline: "A grieving lighthouse keeper who hears the sea speak must win back her drowned brother before the spring tide claims her island.",
+    one_liner: "Grief, tides and a bargain.",
+    premise: "Mara keeps the Skerry light alone since Ewan drowned; the sea offers him back, for a price she cannot see.",
+    themes: ["Can grief be bargained with?", "What do we owe the dead?"],
+  },
+  {
+    setting: "A storm-lashed North Sea island in 1893, one granite tower and a harbour of three boats.",
+    time_period: "Late autumn, 1893",
+    tone: "Quiet dread with warmth",
+    rules: ["The sea keeps every promise made to it.", "It takes a life for each one broken."],
+  },
+  {
+    characters: [
+      { name: "Mara", role: "protagonist", want: "her brother back", need: "to let go", flaw: "pride", arc: "from bargaining to grief", description: "Keeper of the light." },
+      { name: "Ewan", role: "the drowned brother", want: "to come home", need: "to be mourned", flaw: "recklessness", arc: "", description: "" },
+    ],
+  },
+  {
+    structure: "three-act",
+    beats: [
+      { name: "Inciting incident", summary: "The sea speaks Mara's name on the night of the storm." },
+      { name: "Midpoint", summary: "The bargain is struck; the tide turns against the island." },
+    ],
+  },
+  {
+    prose: "The lamp turned. Somewhere below, the water said her name, the way Ewan used to, half a laugh and half a warning.",
+    style: "close third, past tense",
+    notes: "Tighten the second paragraph.",
+  },
 ];
 
 /** One story's history of `length` events: mostly writes, with clears, undos, redos, restores and detail changes. */
-export function storyHistory(ownerId: string, length: number, next: () => number): RecordedStoryEvent[] {
+export type SyntheticEvent = RecordedStoryEvent & { activeVersionNumber: number };
+
+export function storyHistory(ownerId: string, length: number, next: () => number): SyntheticEvent[] {
   const storyId = randomUUID();
   const moduleIds = Object.fromEntries(MODULES.map((m) => [m.snapshotKey, randomUUID()])) as unknown as ModuleIds;
   let state = initialState(storyId);
-  const events: RecordedStoryEvent[] = [];
+  const events: SyntheticEvent[] = [];
   const started = Date.UTC(2026, 0, 1);
   const record = (command: StoryCommand) => {
     for (const data of decide(command, state)) {
@@ -39,7 +67,8 @@ export function storyHistory(ownerId: string, length: number, next: () => number
         createdAt: new Date(started + events.length * 1000),
       } as RecordedStoryEvent;
       state = evolve(state, event);
-      events.push(event);
+      // what the command path stores beside each event
+      events.push({ ...event, activeVersionNumber: state.activeVersionNumber });
     }
   };
   record({ type: "CreateStory", ownerId, title: "Synthetic", logline: null, genre: null, versionId: randomUUID(), moduleIds });
