@@ -41,7 +41,7 @@ export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>
 /** `npm start`'s entry in its own process, so its CPU and memory are its own. */
 export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
   // BENCH_SERVER_ROOT: another checkout's server, to measure before and after a change in one run
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts"], {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--experimental-strip-types", "src/server/main.ts"], {
     cwd: process.env.BENCH_SERVER_ROOT ?? ROOT,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", JWT_SECRET: "bench-secret-bench-secret-bench-secret", ...env },
     stdio: ["pipe", "pipe", "pipe"],

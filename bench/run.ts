@@ -11,7 +11,7 @@ for (const scenario of chosen) {
     process.exit(2);
   }
   console.error(`\n== ${scenario}`);
-  const result = spawnSync(process.execPath, ["--import", "tsx", `bench/${scenario}.ts`], { cwd: ROOT, stdio: "inherit" });
+  const result = spawnSync(process.execPath, ["--experimental-strip-types", `bench/${scenario}.ts`], { cwd: ROOT, stdio: "inherit" });
   if (result.status !== 0) failed++;
 }
 console.error(failed === 0 ? "\nall scenarios ran; results appended to bench/RESULTS.md" : `\n${failed} scenario(s) failed`);

@@ -85,7 +85,7 @@ describe("story.at(revision)", () => {
     await server.stop(); // the CLI opens the database next
     try {
       for (const revision of [1, 4, 7, 9]) {
-        const cli = await run(process.execPath, ["--import", "tsx", "src/cli/story-spark.ts", "replay", "--story", storyId, "--to", String(revision)], {
+        const cli = await run(process.execPath, ["--experimental-strip-types", "src/cli/story-spark.ts", "replay", "--story", storyId, "--to", String(revision)], {
           env: cliEnv(),
         });
         const replayed = JSON.parse(cli.stdout) as Record<string, unknown>;
@@ -201,7 +201,7 @@ describe("export and import", () => {
     await server.stop();
     try {
       const dir = server.database.dataDir;
-      const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", "src/cli/story-spark.ts", ...args], { env: cliEnv() });
+      const cli = (...args: string[]) => run(process.execPath, ["--experimental-strip-types", "src/cli/story-spark.ts", ...args], { env: cliEnv() });
       await cli("export", "--story", storyId, "--format", "json", "--output", path.join(dir, "story.json"));
       const markdown = await cli("export", "--story", storyId, "--format", "markdown");
       expect(markdown.stdout).toMatch(/^# Via CLI/);

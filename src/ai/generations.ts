@@ -42,12 +42,14 @@ export class GenerationService {
   private readonly client: OpenAI | null;
   private readonly running = new Map<string, AbortController>();
   private readonly stopListening: () => Promise<void>;
+  private readonly db: Database;
+  private readonly pubsub: LivePubSub;
+  readonly config: AiConfig;
 
-  constructor(
-    private readonly db: Database,
-    private readonly pubsub: LivePubSub,
-    readonly config: AiConfig,
-  ) {
+  constructor(db: Database, pubsub: LivePubSub, config: AiConfig) {
+    this.db = db;
+    this.pubsub = pubsub;
+    this.config = config;
     this.client = config.apiKey
       ? new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL ?? null, maxRetries: config.maxRetries, timeout: config.timeoutMs })
       : null;

@@ -1,6 +1,3 @@
-#!/usr/bin/env node
-// The package's `bin`: runs the TypeScript CLI through tsx.
-import { register } from "tsx/esm/api";
-
-register();
+#!/usr/bin/env -S node --experimental-strip-types
+// The package's `bin`: Node runs the TypeScript CLI as it is, its types stripped.
 await import("./story-spark.ts");

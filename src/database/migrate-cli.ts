@@ -1,7 +1,7 @@
 // Database migrations from the command line, without the Prisma CLI's native engine.
 //
-//   tsx src/database/migrate-cli.ts deploy         apply pending migrations
-//   tsx src/database/migrate-cli.ts create <name>  write a new migration from prisma/schema.prisma
+//   npm run db:migrate                apply pending migrations
+//   npm run db:migration -- <name>     write a new migration from prisma/schema.prisma
 //
 // deploy uses PostgreSQL when DATABASE_URL is set, otherwise the PGlite
 // database in $DATA_DIR/pglite (DATA_DIR defaults to ./.data).

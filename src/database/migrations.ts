@@ -226,8 +226,10 @@ class EngineSession implements SqlMigrationAwareDriverAdapterFactory {
   readonly provider: SqlMigrationAwareDriverAdapterFactory["provider"];
   readonly adapterName: string;
   private readonly opened: SqlDriverAdapter[] = [];
+  private readonly inner: SqlMigrationAwareDriverAdapterFactory;
 
-  constructor(private readonly inner: SqlMigrationAwareDriverAdapterFactory) {
+  constructor(inner: SqlMigrationAwareDriverAdapterFactory) {
+    this.inner = inner;
     this.provider = inner.provider;
     this.adapterName = inner.adapterName;
   }

@@ -19,11 +19,14 @@ export type StoryVersionState = {
 type Backing = { readonly map: Map<number, StoryVersionState>; max: number };
 
 export class VersionHistory {
-  private constructor(
-    private readonly backing: Backing,
-    /** the highest version number this history holds */
-    readonly latestNumber: number,
-  ) {}
+  private readonly backing: Backing;
+  /** the highest version number this history holds */
+  readonly latestNumber: number;
+
+  private constructor(backing: Backing, latestNumber: number) {
+    this.backing = backing;
+    this.latestNumber = latestNumber;
+  }
 
   static empty(): VersionHistory {
     return new VersionHistory({ map: new Map(), max: 0 }, 0);

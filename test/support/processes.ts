@@ -10,7 +10,7 @@ export function databaseEnv(database: TestDatabase): NodeJS.ProcessEnv {
 }
 
 export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts"], {
+  const child = spawn(process.execPath, ["--experimental-strip-types", "src/server/main.ts"], {
     env: { PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -47,7 +47,7 @@ export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<Server
 
 /** A long-running CLI command whose stdout lines are collected as they come. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/story-spark.ts", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--experimental-strip-types", "src/cli/story-spark.ts", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   let partial = "";
   let errors = "";
