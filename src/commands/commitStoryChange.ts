@@ -4,6 +4,7 @@ import type { DbClient } from "../database/types.ts";
 import { StorySparkError } from "../domain/errors.ts";
 import type { RecordedStoryEvent } from "../domain/story.ts";
 import type { ProjectionPlan } from "../projection/projectStory.ts";
+import { insertModules, insertStories, insertVersions } from "../projection/rowInserts.ts";
 
 export type EventRow = RecordedStoryEvent & { activeVersionNumber: number; idempotencyKey: string | null; requestHash: string | null };
 
@@ -19,16 +20,7 @@ events AS (
     FROM doc, jsonb_to_recordset(d->'events') AS x(id uuid, "storyId" uuid, seq int, type text, "schemaVersion" int,
          payload jsonb, "actorId" uuid, "createdAt" timestamptz, "activeVersionNumber" int, "idempotencyKey" text, "requestHash" text)
   RETURNING 1),
-story_new AS (
-  INSERT INTO stories (id, user_id, title, logline, genre, created_at, updated_at, is_complete, active_version_id,
-                       active_version_number, revision, latest_version_number, redo_version_numbers)
-  SELECT x.id, x."userId", x.title, x.logline, x.genre, x."createdAt", x."updatedAt", x."isComplete", x."activeVersionId",
-         x."activeVersionNumber", x.revision, x."latestVersionNumber", x."redoVersionNumbers"
-    FROM doc, jsonb_to_record(d->'story') AS x(id uuid, "userId" uuid, title text, logline text, genre text,
-         "createdAt" timestamptz, "updatedAt" timestamptz, "isComplete" boolean, "activeVersionId" uuid,
-         "activeVersionNumber" int, revision int, "latestVersionNumber" int, "redoVersionNumbers" int[])
-   WHERE (d->>'storyIsNew')::boolean
-  RETURNING 1),
+story_new AS (${insertStories(`CASE WHEN (d->>'storyIsNew')::boolean THEN jsonb_build_array(d->'story') ELSE '[]' END`)} RETURNING 1),
 story_changed AS (
   UPDATE stories s SET title = x.title, logline = x.logline, genre = x.genre, updated_at = x."updatedAt",
          is_complete = x."isComplete", active_version_id = x."activeVersionId", active_version_number = x."activeVersionNumber",
@@ -38,26 +30,13 @@ story_changed AS (
          "redoVersionNumbers" int[])
    WHERE NOT (d->>'storyIsNew')::boolean AND s.id = x.id
   RETURNING 1),
-modules_new AS (
-  INSERT INTO story_modules (id, story_id, module_name, input_text, output_text, module_order, created_at, updated_at)
-  SELECT x.id, x."storyId", x."moduleName", x."inputText", x."outputText", x."moduleOrder", x."createdAt", x."updatedAt"
-    FROM doc, jsonb_to_recordset(d->'modules') AS x(id uuid, "storyId" uuid, "moduleName" text, "inputText" text,
-         "outputText" jsonb, "moduleOrder" int, "createdAt" timestamptz, "updatedAt" timestamptz)
-   WHERE (d->>'storyIsNew')::boolean
-  RETURNING 1),
+modules_new AS (${insertModules(`CASE WHEN (d->>'storyIsNew')::boolean THEN d->'modules' ELSE '[]' END`)} RETURNING 1),
 modules_changed AS (
   UPDATE story_modules m SET input_text = x."inputText", output_text = x."outputText", updated_at = x."updatedAt"
     FROM doc, jsonb_to_recordset(d->'modules') AS x(id uuid, "inputText" text, "outputText" jsonb, "updatedAt" timestamptz)
    WHERE NOT (d->>'storyIsNew')::boolean AND m.id = x.id
   RETURNING 1),
-versions AS (
-  INSERT INTO story_versions (id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq,
-                              created_at, label, generation_id)
-  SELECT x.id, x."storyId", x."versionNumber", x."fullSnapshot", x.inputs, x."parentVersionId", x."eventSeq",
-         x."createdAt", x.label, x."generationId"
-    FROM doc, jsonb_to_recordset(d->'versions') AS x(id uuid, "storyId" uuid, "versionNumber" int, "fullSnapshot" jsonb,
-         inputs jsonb, "parentVersionId" uuid, "eventSeq" int, "createdAt" timestamptz, label text, "generationId" uuid)
-  RETURNING 1),
+versions AS (${insertVersions("d->'versions'")} RETURNING 1),
 labels AS (
   UPDATE story_versions v SET label = x.label
     FROM doc, jsonb_to_recordset(d->'labels') AS x("storyId" uuid, "versionNumber" int, label text)
