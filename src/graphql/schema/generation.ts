@@ -1,15 +1,14 @@
 // AI generation: generateModule, the streamed draft, cancelling, provenance on versions, and spend.
 import { builder } from "../builder.ts";
 import type { GraphQLContext } from "../context.ts";
-import { clearLoaders, loadAll, orNotFound, versionKey } from "../loaders.ts";
+import { clearLoaders, loadAll, orNotFound } from "../loaders.ts";
 import { encodeGlobalId, idOf } from "../globalIds.ts";
 import type { AiGeneration } from "../../generated/prisma/client.ts";
 import type { ModuleName } from "../../domain/catalogue.ts";
 import type { ModuleDraft } from "../../live/pubsub.ts";
 import { aiUsage, type AiUsageTotals } from "../../analytics/usage.ts";
 import { ModuleNameEnum } from "./storyModule.ts";
-import { StoryType } from "./story.ts";
-import { StoryEventType } from "./storyEvent.ts";
+import { StoryChangeInterface, StoryType } from "./story.ts";
 import { StoryVersionType } from "./storyVersion.ts";
 import { UserType } from "./user.ts";
 import { pageSize } from "./paging.ts";
@@ -121,20 +120,8 @@ type Generated = { storyId: string; eventId: string; activeVersionNumber: number
 
 const GenerateModulePayload = builder.objectRef<Generated>("GenerateModulePayload").implement({
   description: "Like writeModule's answer, with the generation's record.",
+  interfaces: () => [StoryChangeInterface],
   fields: (t) => ({
-    story: t.field({
-      type: StoryType,
-      resolve: async (g, _args, context) => orNotFound(await context.loaders.story.load(g.storyId), "story"),
-    }),
-    version: t.field({
-      type: StoryVersionType,
-      resolve: async (g, _args, context) =>
-        orNotFound(await context.loaders.versionByNumber.load(versionKey(g.storyId, g.activeVersionNumber)), "version"),
-    }),
-    event: t.field({
-      type: StoryEventType,
-      resolve: async (g, _args, context) => orNotFound(await context.loaders.event.load(g.eventId), "event"),
-    }),
     replayed: t.exposeBoolean("replayed"),
     generation: t.field({
       type: GenerationType,

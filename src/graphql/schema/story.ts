@@ -141,7 +141,11 @@ builder.queryFields((t) => ({
 /** What a content-changing mutation answers: the story, its active version after the change, and the event. */
 export type StoryChange = { storyId: string; eventId: string; activeVersionNumber: number; replayed: boolean };
 
-export const StoryChangePayload = builder.objectRef<StoryChange>("StoryChangePayload").implement({
+/** What identifies a change: enough to resolve its story, version and event. */
+export type StoryChangeRef = { storyId: string; eventId: string; activeVersionNumber: number };
+
+export const StoryChangeInterface = builder.interfaceRef<StoryChangeRef>("StoryChange").implement({
+  description: "A change to a story: the story, its active version after the change, and the event that made it.",
   fields: (t) => ({
     story: t.field({
       type: StoryType,
@@ -157,6 +161,12 @@ export const StoryChangePayload = builder.objectRef<StoryChange>("StoryChangePay
       type: StoryEventType,
       resolve: async (change, _args, context) => orNotFound(await context.loaders.event.load(change.eventId), "event"),
     }),
+  }),
+});
+
+export const StoryChangePayload = builder.objectRef<StoryChange>("StoryChangePayload").implement({
+  interfaces: () => [StoryChangeInterface],
+  fields: (t) => ({
     replayed: t.exposeBoolean("replayed", {
       description: "True when this answers an earlier request with the same idempotency key; nothing new was appended.",
     }),

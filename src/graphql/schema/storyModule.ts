@@ -1,14 +1,12 @@
 // StoryModule, the ModuleName enum, writing and clearing a module, and moduleUpdated.
 import { builder } from "../builder.ts";
-import { loadAll, loadersForMessage, orNotFound, versionKey } from "../loaders.ts";
+import { loadAll, loadersForMessage, orNotFound } from "../loaders.ts";
 import type { StoryChanged } from "../../live/pubsub.ts";
-import { StoryEventType } from "./storyEvent.ts";
-import { StoryVersionType } from "./storyVersion.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
 import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
-import { changeStory, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
+import { changeStory, StoryChangeInterface, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
 import type { GraphQLContext } from "../context.ts";
 import { recordModuleRun } from "../../analytics/usage.ts";
 
@@ -119,12 +117,9 @@ builder.mutationFields((t) => ({
 type ModuleUpdateMessage = StoryChanged & { module: ModuleName };
 
 const ModuleUpdate = builder.objectRef<ModuleUpdateMessage>("ModuleUpdate").implement({
-  description: "A module's content changed: by a write, a clear, undo, redo or a restore.",
+  description: "A module's content changed: by a write, a clear, undo, redo, a restore or a generation.",
+  interfaces: () => [StoryChangeInterface],
   fields: (t) => ({
-    story: t.field({
-      type: StoryType,
-      resolve: async (update, _args, context) => orNotFound(await context.loaders.story.load(update.storyId), "story"),
-    }),
     module: t.field({
       type: StoryModuleType,
       description: "The module as it is now.",
@@ -132,16 +127,6 @@ const ModuleUpdate = builder.objectRef<ModuleUpdateMessage>("ModuleUpdate").impl
         const modules = await context.loaders.modulesOfStory.load(update.storyId);
         return orNotFound(modules.find((m) => byModuleName.get(m.moduleName)?.name === update.module), "module");
       },
-    }),
-    version: t.field({
-      type: StoryVersionType,
-      description: "The story's active version after the event.",
-      resolve: async (update, _args, context) =>
-        orNotFound(await context.loaders.versionByNumber.load(versionKey(update.storyId, update.activeVersionNumber)), "version"),
-    }),
-    event: t.field({
-      type: StoryEventType,
-      resolve: async (update, _args, context) => orNotFound(await context.loaders.event.load(update.eventId), "event"),
     }),
   }),
 });
