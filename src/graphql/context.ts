@@ -3,6 +3,7 @@ import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import type { GenerationService } from "../ai/generations.ts";
+import type { ClientInfo } from "../server/clientInfo.ts";
 import { createLoaders, type Loaders } from "./loaders.ts";
 
 export type Viewer = { readonly id: string };
@@ -15,6 +16,8 @@ export type AppServices = {
 };
 
 export type GraphQLContext = AppServices & {
+  /** the client's token and address, as sent */
+  readonly client: ClientInfo;
   readonly viewer: Viewer | null;
   /** a token was sent but is invalid or expired */
   readonly tokenRejected: boolean;
@@ -22,12 +25,12 @@ export type GraphQLContext = AppServices & {
   loaders: Loaders;
 };
 
-/** `authorization` is the header value (HTTP) or the connection parameter (WebSocket). */
-export async function createContext(services: AppServices, authorization: string | null | undefined): Promise<GraphQLContext> {
-  const token = bearerToken(authorization);
+/** The viewer comes from the client's bearer token: the Authorization header (HTTP) or connection parameter (WebSocket). */
+export async function createContext(services: AppServices, client: ClientInfo): Promise<GraphQLContext> {
+  const token = bearerToken(client.authorization);
   const userId = token === null ? null : await services.tokens.verify(token);
   const viewer = userId === null ? null : { id: userId };
-  return { ...services, viewer, tokenRejected: token !== null && userId === null, loaders: createLoaders(services.db, viewer) };
+  return { ...services, client, viewer, tokenRejected: token !== null && userId === null, loaders: createLoaders(services.db, viewer) };
 }
 
 function bearerToken(authorization: string | null | undefined): string | null {

@@ -2,9 +2,6 @@
 // and graphql-ws (graphql-transport-ws) on the same port and path, through the same envelop pipeline.
 import { createServer, type Server } from "node:http";
 import { createYoga } from "graphql-yoga";
-import { WebSocketServer } from "ws";
-import { useServer } from "graphql-ws/use/ws";
-import type { ExecutionArgs } from "graphql";
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
@@ -12,6 +9,8 @@ import type { GenerationService } from "../ai/generations.ts";
 import { createContext, type AppServices } from "../graphql/context.ts";
 import { maskError, useErrorCodes } from "../graphql/errors.ts";
 import { schema } from "../graphql/schema/index.ts";
+import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
+import { serveWebSockets } from "./webSocket.ts";
 
 export type AppOptions = {
   db: Database;
@@ -21,15 +20,6 @@ export type AppOptions = {
   logger?: Pick<Console, "error" | "warn" | "info" | "debug">;
   graphiql?: boolean;
 };
-
-type InitialContext = { request?: Request; connectionParams?: Readonly<Record<string, unknown>> };
-
-/** The bearer token travels in the Authorization header (HTTP, SSE) or the connection params (WebSocket). */
-function authorizationOf(initial: InitialContext): string | null {
-  const fromParams = initial.connectionParams?.authorization ?? initial.connectionParams?.Authorization;
-  if (typeof fromParams === "string") return fromParams;
-  return initial.request?.headers.get("authorization") ?? null;
-}
 
 export function createApp(options: AppOptions) {
   const services: AppServices = { db: options.db, tokens: options.tokens, pubsub: options.pubsub, ai: options.ai };
@@ -43,43 +33,14 @@ export function createApp(options: AppOptions) {
     landingPage: false,
     logging,
     plugins: [useErrorCodes()],
-    context: (initial) => createContext(services, authorizationOf(initial)),
+    context: (initial) => createContext(services, clientInfoOf(initial)),
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, logError),
     },
   });
   const server: Server = createServer(yoga);
 
-  const webSockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  const wsServer = useServer<Record<string, unknown>>(
-    {
-      // a token that is sent must be valid: refused at connection (close 4403), not later
-      onConnect: async (ctx) => {
-        const authorization = authorizationOf({ connectionParams: ctx.connectionParams ?? {} });
-        if (authorization === null) return true;
-        const token = authorization.replace(/^Bearer\s+/i, "").trim();
-        return (await options.tokens.verify(token)) !== null;
-      },
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
-        const enveloped = yoga.getEnveloped({ ...ctx, connectionParams: ctx.connectionParams ?? {}, params });
-        const document = enveloped.parse(params.query);
-        const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length > 0) return errors;
-        const args: ExecutionArgs = {
-          schema: enveloped.schema,
-          operationName: params.operationName ?? null,
-          document,
-          variableValues: params.variables ?? null,
-          contextValue: await enveloped.contextFactory(),
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe } as EnvelopedRoot,
-        };
-        return args;
-      },
-    },
-    webSockets,
-  );
+  const webSockets = serveWebSockets({ server, yoga, tokens: options.tokens });
 
   return {
     yoga,
@@ -87,8 +48,7 @@ export function createApp(options: AppOptions) {
     schema,
     /** Stops taking connections and closes the WebSockets; HTTP requests in flight finish. */
     async close() {
-      await wsServer.dispose();
-      await new Promise<void>((resolve) => webSockets.close(() => resolve()));
+      await webSockets.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -96,9 +56,3 @@ export function createApp(options: AppOptions) {
     },
   };
 }
-
-type OperationResult = ReturnType<NonNullable<Parameters<typeof useServer>[0]["execute"]>>;
-type EnvelopedRoot = {
-  execute: (args: ExecutionArgs) => OperationResult;
-  subscribe: (args: ExecutionArgs) => OperationResult;
-};
