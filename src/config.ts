@@ -1,5 +1,6 @@
 // The server's configuration, read once from the environment (README lists every variable).
 import path from "node:path";
+import { readServerPolicy, type ServerPolicy } from "./server/policy.ts";
 
 export type Config = {
   port: number;
@@ -14,6 +15,10 @@ export type Config = {
   databasePoolSize: number;
   /** Redis for live messages across instances; absent → in-process */
   redisUrl: string | undefined;
+  /** what the HTTP and WebSocket server lets through (src/server/policy.ts) */
+  policy: ServerPolicy;
+  /** one JSON object per line, or readable text */
+  logFormat: "json" | "text";
 };
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -26,7 +31,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenTtl: env.TOKEN_TTL || "30d",
     databasePoolSize: intFrom(env, "DATABASE_POOL_SIZE", 20),
     redisUrl: env.REDIS_URL || undefined,
+    policy: readServerPolicy(env, (name, fallback) => intFrom(env, name, fallback)),
+    logFormat: logFormatFrom(env),
   };
+}
+
+function logFormatFrom(env: NodeJS.ProcessEnv): "json" | "text" {
+  const raw = env.LOG_FORMAT || (env.NODE_ENV === "production" ? "json" : "text");
+  if (raw !== "json" && raw !== "text") throw new Error(`LOG_FORMAT must be "json" or "text", got "${raw}"`);
+  return raw;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

@@ -2,10 +2,12 @@
 import SchemaBuilder from "@pothos/core";
 import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import ComplexityPlugin from "@pothos/plugin-complexity";
 import { GraphQLError } from "graphql";
 import type { GraphQLContext } from "./context.ts";
 import { decodeGlobalId, encodeGlobalId, type NodeTypeName } from "./globalIds.ts";
 import { notFound } from "../domain/errors.ts";
+import { fieldCost } from "./documentLimits.ts";
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -19,8 +21,10 @@ export const builder = new SchemaBuilder<{
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
 }>({
-  plugins: [ScopeAuthPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  // each field's cost; the limit is checked once, at validation (documentLimits.ts), not again per root field
+  complexity: { fieldComplexity: fieldCost, disabled: true },
   scopeAuth: {
     // subscriptions are checked when they start, not at each message
     authorizeOnSubscribe: true,

@@ -3,6 +3,7 @@
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { StorySparkError } from "../domain/errors.ts";
+import { currentRequestId } from "../server/logger.ts";
 
 export function maskError(error: unknown, message: string, log: (error: unknown) => void): Error {
   if (error instanceof GraphQLError) {
@@ -23,10 +24,12 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
     }
   }
   if (error instanceof StorySparkError) return new GraphQLError(error.message, { extensions: { ...error.extensions, code: error.code } });
+  // logged once, here; the request id in the answer finds the log entry
   log(error);
+  const requestId = currentRequestId();
   return new GraphQLError(message, {
     ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
-    extensions: { code: "INTERNAL_SERVER_ERROR" },
+    extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { requestId } : {}) },
   });
 }
 

@@ -11,34 +11,45 @@ import { maskError, useErrorCodes } from "../graphql/errors.ts";
 import { schema } from "../graphql/schema/index.ts";
 import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
 import { serveWebSockets } from "./webSocket.ts";
+import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
+import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
+import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logger.ts";
 
 export type AppOptions = {
   db: Database;
   tokens: TokenService;
   pubsub: LivePubSub;
   ai: GenerationService;
-  logger?: Pick<Console, "error" | "warn" | "info" | "debug">;
-  graphiql?: boolean;
+  logger?: Logger;
+  /** what the server lets through; development defaults when omitted */
+  policy?: ServerPolicy;
 };
 
 export function createApp(options: AppOptions) {
   const services: AppServices = { db: options.db, tokens: options.tokens, pubsub: options.pubsub, ai: options.ai };
-  // Yoga's own logger at "info": the console logger would print every request at debug level
-  const logging = options.logger ?? "info";
-  const logError = (error: unknown) => (options.logger ?? console).error("unexpected error", error);
+  const policy = options.policy ?? developmentPolicy();
+  const logger = options.logger ?? createLogger({ format: "text" });
   const yoga = createYoga<InitialContext>({
     schema,
     graphqlEndpoint: "/graphql",
-    graphiql: options.graphiql === false ? false : { subscriptionsProtocol: "WS" },
+    graphiql: policy.graphiql ? { subscriptionsProtocol: "WS", title: "Story Spark" } : false,
     landingPage: false,
-    logging,
-    plugins: [useErrorCodes()],
+    // yoga logs every error it sees masked, expected ones too: ours are logged by maskError, once
+    logging: { ...logger, error: logger.debug },
+    cors: corsOf(policy),
+    multipart: false,
+    plugins: [...policyPlugins(policy), useErrorCodes()],
     context: (initial) => createContext(services, clientInfoOf(initial)),
     maskedErrors: {
-      maskError: (error, message) => maskError(error, message, logError),
+      maskError: (error, message) => maskError(error, message, (unexpected) => logger.error("unexpected error", unexpected)),
     },
   });
-  const server: Server = createServer(yoga);
+  const handler = limitRequestBodies(
+    (request, response) => withRequestId(requestIdFrom(request.headers["x-request-id"]), () => yoga(request, response)),
+    policy.maxBodyBytes,
+  );
+  const server: Server = createServer(handler);
+  applyServerTimeouts(server);
 
   const webSockets = serveWebSockets({ server, yoga, tokens: options.tokens });
 

@@ -7,6 +7,7 @@ import { createLiveMessaging } from "../live/pubsub.ts";
 import { GenerationService } from "../ai/generations.ts";
 import { readAiConfig } from "../ai/config.ts";
 import { createApp } from "./app.ts";
+import { createLogger } from "./logger.ts";
 
 async function main() {
   const config = readConfig();
@@ -20,7 +21,7 @@ async function main() {
   const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
   const live = createLiveMessaging(config.redisUrl);
   const ai = new GenerationService(db, live.pubsub, readAiConfig());
-  const app = createApp({ db, tokens, pubsub: live.pubsub, ai });
+  const app = createApp({ db, tokens, pubsub: live.pubsub, ai, policy: config.policy, logger: createLogger({ format: config.logFormat }) });
   const { server } = app;
 
   server.listen(config.port, config.host);

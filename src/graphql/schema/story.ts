@@ -3,7 +3,7 @@ import { builder } from "../builder.ts";
 import { loadAll, orNotFound } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
-import { moduleByName } from "../../domain/catalogue.ts";
+import { MODULES, moduleByName } from "../../domain/catalogue.ts";
 import { deleteStory, executeStoryCommand, newStoryIds } from "../../commands/storyCommands.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
 import { publishStoryChanges } from "../../live/publish.ts";
@@ -41,6 +41,7 @@ builder.node(StoryType, {
     modules: t.field({
       type: [StoryModuleType],
       description: "All five modules, in order.",
+      complexity: { field: 1, multiplier: MODULES.length },
       resolve: (story, _args, context) => context.loaders.modulesOfStory.load(story.id),
     }),
     module: t.field({
