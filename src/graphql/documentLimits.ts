@@ -108,33 +108,43 @@ export function useDocumentLimits(limits: DocumentLimits): Plugin {
     }
   };
 
+  // Depth, aliases and directives depend on the document alone: checked in validation, which
+  // yoga caches per document. List arguments and cost depend on the variables too: checked
+  // before each execution, never cached.
+  const variableDependent = ({ args, setResultAndStopExecution }: ExecutionHookPayload) => {
+    const request: RequestParams = {
+      variables: isRecord(args.variableValues) ? args.variableValues : {},
+      operationName: args.operationName ?? null,
+    };
+    let errors = validate(args.schema, args.document, [listArgumentsRule(request.variables)]);
+    // list arguments first: the cost rule reads their items
+    if (errors.length === 0) errors = validate(args.schema, args.document, [costRule(limits, request)]);
+    if (errors.length > 0) setResultAndStopExecution({ errors: errors.slice(0, 1) });
+  };
   return {
     onParse: ({ setParseFn }) => setParseFn(parseWithLimit),
-    onValidate: ({ params, context }) => {
-      const request = requestParams(context);
+    onValidate: ({ params }) => {
       return ({ result, setResult }) => {
         if (result.length > 0) return; // the document is invalid anyway: say that first
-        const schema = params.schema as GraphQLSchema;
-        // list arguments first: the cost rule reads their items
-        let errors = validate(schema, params.documentAST, [listArgumentsRule(request.variables)]);
-        if (errors.length === 0) errors = validate(schema, params.documentAST, limitRules(limits, request));
+        const errors = validate(params.schema as GraphQLSchema, params.documentAST, documentRules(limits));
         if (errors.length > 0) setResult(errors.slice(0, 1));
       };
     },
+    onExecute: variableDependent,
+    onSubscribe: variableDependent,
   };
+}
+
+type ExecutionHookPayload = {
+  args: { schema: GraphQLSchema; document: DocumentNode; variableValues?: unknown; operationName?: string | null };
+  setResultAndStopExecution: (result: { errors: readonly GraphQLError[] }) => void;
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 type RequestParams = { variables: Record<string, unknown>; operationName: string | null };
-
-/** The variables and operation name of the request being validated (HTTP and WebSocket alike). */
-function requestParams(context: unknown): RequestParams {
-  const params = (context as { params?: { variables?: unknown; operationName?: unknown } } | undefined)?.params;
-  const variables = params?.variables;
-  return {
-    variables: variables && typeof variables === "object" && !Array.isArray(variables) ? (variables as Record<string, unknown>) : {},
-    operationName: typeof params?.operationName === "string" ? params.operationName : null,
-  };
-}
 
 /** A list argument (e.g. `nodes(ids:)`), written in the document or sent as a variable, holds at most MAX_LIST_ARGUMENT items. */
 function listArgumentsRule(variables: Record<string, unknown>): ValidationRule {
@@ -155,7 +165,7 @@ function arrayLength(value: unknown): number {
   return Array.isArray(value) ? value.length : 0;
 }
 
-function limitRules(limits: DocumentLimits, request: RequestParams) {
+function documentRules(limits: DocumentLimits): ValidationRule[] {
   const refuse = (limit: keyof DocumentLimits) => (context: { reportError(error: GraphQLError): void } | null, error: Error) => {
     const found = /found (\d+)/.exec(error.message)?.[1];
     context?.reportError(tooComplex(limit, limits[limit], found === undefined ? null : Number(found)));
@@ -165,13 +175,16 @@ function limitRules(limits: DocumentLimits, request: RequestParams) {
     maxDepthRule({ ...armor("maxDepth"), ignoreIntrospection: true, flattenFragments: true }),
     maxAliasesRule(armor("maxAliases")),
     maxDirectivesRule(armor("maxDirectives")),
-    createComplexityRule({
-      variableValues: request.variables,
-      operationName: request.operationName ?? undefined,
-      context: {},
-      validate: (state, report) => {
-        if (state.complexity > limits.maxCost) report(tooComplex("maxCost", limits.maxCost, state.complexity));
-      },
-    }),
   ];
+}
+
+function costRule(limits: DocumentLimits, request: RequestParams): ValidationRule {
+  return createComplexityRule({
+    variableValues: request.variables,
+    operationName: request.operationName ?? undefined,
+    context: {},
+    validate: (state, report) => {
+      if (state.complexity > limits.maxCost) report(tooComplex("maxCost", limits.maxCost, state.complexity));
+    },
+  });
 }

@@ -5,6 +5,8 @@ import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { openDatabase, type Database } from "../../src/database/connect.ts";
 import { createTokenService } from "../../src/auth/tokens.ts";
 import { createApp } from "../../src/server/app.ts";
+import { developmentPolicy, type ServerPolicy } from "../../src/server/policy.ts";
+import { createLogger } from "../../src/server/logger.ts";
 import { createLiveMessaging } from "../../src/live/pubsub.ts";
 import { GenerationService } from "../../src/ai/generations.ts";
 import { readAiConfig, type AiConfig } from "../../src/ai/config.ts";
@@ -30,7 +32,13 @@ export type TestServer = {
 
 const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
-export type TestServerOptions = { ai?: Partial<AiConfig> };
+export type TestServerOptions = {
+  ai?: Partial<AiConfig>;
+  /** overrides of the development policy (limits, production mode …) */
+  policy?: Partial<ServerPolicy>;
+  /** receives every log line the server writes, as JSON */
+  logLines?: string[];
+};
 
 export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
   const database = existing ?? (await createTestDatabase());
@@ -39,7 +47,10 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
   const loggedErrors: unknown[] = [];
   const live = createLiveMessaging(process.env.TEST_REDIS_URL);
   const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
-  const app = createApp({ db, tokens, pubsub: live.pubsub, ai, logger: { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } } });
+  const logger = options.logLines
+    ? createLogger({ format: "json", level: "debug", write: (line) => options.logLines!.push(line) })
+    : { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } };
+  const app = createApp({ db, tokens, pubsub: live.pubsub, ai, logger, policy: developmentPolicy(options.policy) });
   const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
