@@ -8,7 +8,8 @@ const config: CodegenConfig = {
   generates: {
     "test/generated/": {
       preset: "client",
-      presetConfig: { fragmentMasking: false },
+      // persisted-documents.json: every document's sha256 hash → text, usable as TRUSTED_DOCUMENTS
+      presetConfig: { fragmentMasking: false, persistedDocuments: { hashAlgorithm: "sha256" } },
       config: {
         emitLegacyCommonJSImports: false,
         useTypeImports: true,

@@ -10,6 +10,7 @@ import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { readTrustedDocuments } from "../src/server/policy.ts";
 
 type Answer = { status: number; headers: Headers; body: { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] } | null; text: string };
 
@@ -255,8 +256,29 @@ describe("trusted documents", () => {
     expect(codeOf(unknown)).toBe("PERSISTED_QUERY_NOT_FOUND");
   });
 
-  it("reads a manifest written by GraphQL Code Generator (TRUSTED_DOCUMENTS)", async () => {
-    const { readTrustedDocuments } = await import("../src/server/policy.ts");
+  it("runs the documents of GraphQL Code Generator's manifest (TRUSTED_DOCUMENTS), by documentId or APQ hash", async () => {
+    const manifest = new URL("./generated/persisted-documents.json", import.meta.url).pathname;
+    const fromCodegen = await startTestServer(undefined, { policy: { production: true, graphiql: false, trustedDocuments: readTrustedDocuments(manifest) } });
+    try {
+      const documents = Object.entries(JSON.parse(fs.readFileSync(manifest, "utf8")) as Record<string, string>);
+      const idOf = (start: string) => documents.find(([, d]) => d.startsWith(start))![0];
+      const signUp = await post(fromCodegen.url, {
+        documentId: idOf("mutation SignUp("),
+        variables: { input: { email: "trusted@example.com", username: "writer", password: "correct horse battery" } },
+      });
+      const writer = (signUp.body?.data as { signUp: { token: string } }).signUp.token;
+      const id = idOf("query Viewer");
+      const byDocumentId = await post(fromCodegen.url, { documentId: id }, { authorization: `Bearer ${writer}` });
+      expect(byDocumentId.body?.errors).toBeUndefined();
+      expect(byDocumentId.body?.data).toMatchObject({ viewer: { username: "writer" } });
+      const byHash = await post(fromCodegen.url, { extensions: { persistedQuery: { version: 1, sha256Hash: id.replace("sha256:", "") } } }, { authorization: `Bearer ${writer}` });
+      expect(byHash.body).toEqual(byDocumentId.body);
+    } finally {
+      await fromCodegen.close();
+    }
+  });
+
+  it("refuses a manifest that is not hash → document", async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "trusted-")), "persisted-documents.json");
     fs.writeFileSync(file, JSON.stringify({ [hash]: query }));
     expect(readTrustedDocuments(file).get(hash)).toBe(query);

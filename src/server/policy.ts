@@ -81,7 +81,8 @@ export function readTrustedDocuments(file: string): Map<string, string> {
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed) || !Object.values(parsed).every((d) => typeof d === "string")) {
     throw new Error(`TRUSTED_DOCUMENTS: ${file} must be a JSON object of hash → document`);
   }
-  return new Map(Object.entries(parsed as Record<string, string>));
+  // keys may carry the algorithm ("sha256:<hex>", codegen's format): a client may send either form
+  return new Map(Object.entries(parsed as Record<string, string>).flatMap(([key, document]) => [[key, document], [key.replace(/^sha256:/, ""), document]]));
 }
 
 /**
