@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const RESULTS = path.join(ROOT, "bench", "RESULTS.md");
+/** BENCH_RESULTS: another file, for trial runs that should not land in bench/RESULTS.md */
+export const RESULTS = process.env.BENCH_RESULTS ?? path.join(ROOT, "bench", "RESULTS.md");
 /** The local PostgreSQL the benchmarks create their databases on. */
 export const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
@@ -36,7 +37,7 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>; stop(): Promise<void> };
+export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>; stop(): Promise<void>; /** false once the process has exited */ alive(): boolean };
 
 /** `npm start`'s entry in its own process, so its CPU and memory are its own. */
 export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
@@ -64,6 +65,7 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
       const status = await fs.readFile(`/proc/${child.pid}/status`, "utf8");
       return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     },
+    alive: () => child.exitCode === null && child.signalCode === null,
     async stop() {
       if (process.env.BENCH_SHOW_SERVER_OUTPUT) console.error(`server output (${output.length} chars):\n${output.slice(-3000)}`);
       if (child.exitCode !== null) return;

@@ -1,6 +1,8 @@
 // The server's configuration, read once from the environment (README lists every variable).
 import path from "node:path";
 import { readServerPolicy, type ServerPolicy } from "./server/policy.ts";
+import { readLiveLimits, type LiveLimits } from "./live/limits.ts";
+import { readAuthLimits, type AuthLimits } from "./auth/limits.ts";
 
 export type Config = {
   port: number;
@@ -17,6 +19,10 @@ export type Config = {
   redisUrl: string | undefined;
   /** what the HTTP and WebSocket server lets through (src/server/policy.ts) */
   policy: ServerPolicy;
+  /** open subscriptions and WebSockets: caps, re-checks, timeouts (src/live/limits.ts) */
+  live: LiveLimits;
+  /** throttling of sign-up and sign-in, password hashes at once (src/auth/limits.ts) */
+  authLimits: AuthLimits;
   /** one JSON object per line, or readable text */
   logFormat: "json" | "text";
 };
@@ -32,6 +38,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize: intFrom(env, "DATABASE_POOL_SIZE", 20),
     redisUrl: env.REDIS_URL || undefined,
     policy: readServerPolicy(env, (name, fallback) => intFrom(env, name, fallback)),
+    live: readLiveLimits((name, fallback) => intFrom(env, name, fallback)),
+    authLimits: readAuthLimits((name, fallback) => intFrom(env, name, fallback)),
     logFormat: logFormatFrom(env),
   };
 }

@@ -266,6 +266,7 @@ describe("trusted documents", () => {
         documentId: idOf("mutation SignUp("),
         variables: { input: { email: "trusted@example.com", username: "writer", password: "correct horse battery" } },
       });
+      expect(signUp.body?.errors).toBeUndefined();
       const writer = (signUp.body?.data as { signUp: { token: string } }).signUp.token;
       const id = idOf("query Viewer");
       const byDocumentId = await post(fromCodegen.url, { documentId: id }, { authorization: `Bearer ${writer}` });

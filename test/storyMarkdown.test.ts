@@ -123,6 +123,39 @@ describe("storyToMarkdown", () => {
     );
   });
 
+  it("escapes what the writer typed, so it cannot inject HTML, links, images, headings or lists", () => {
+    // given a story whose every writer-typed field carries markup
+    const story = sampleStory();
+    story.story.title = "# <img src=x onerror=alert(1)>";
+    story.story.genre = "[genre](javascript:alert(1))";
+    story.modules[3] = {
+      ...story.modules[3]!,
+      inputText: "> quoted\n## heading",
+      output: {
+        structure: "three-act *bold* _em_ `code` ~~gone~~",
+        beats: [{ name: "![img](https://evil.example/p.png)", summary: "<b>bold</b>\n- item\n2. second\n===\n+ plus" }],
+        "<i>my_field</i>": "x | y",
+      },
+    };
+    story.versions[2] = { ...story.versions[2]!, label: "<a href=x>| pipe" };
+    // when rendered
+    const rendered = storyToMarkdown(story);
+    const plot = rendered.split("## 4. Plot Skeleton")[1]!.split("## 5.")[0]!;
+    // then it reads as typed, with markup characters escaped
+    expect(rendered.split("\n")[0]).toBe("# \\# \\<img src=x onerror=alert\\(1\\)\\>");
+    expect(rendered.split("\n")[2]).toBe("**Genre:** \\[genre\\]\\(javascript:alert\\(1\\)\\) · **Logline:** A keeper hears the sea speak · **In progress**");
+    expect(plot).toBe(
+      "\n\n> \\> quoted\n> \\#\\# heading\n\n" +
+        "**Structure**\n\nthree-act \\*bold\\* \\_em\\_ \\`code\\` \\~\\~gone\\~\\~\n\n" +
+        "**\\<i\\>my field\\</i\\>**\n\nx \\| y\n\n" +
+        "**Beats**\n\n### \\!\\[img\\]\\(https://evil.example/p.png\\)\n\n" +
+        "**Summary**\n\n\\<b\\>bold\\</b\\>\n\\- item\n2\\. second\n\\===\n\\+ plus\n\n",
+    );
+    expect(rendered).toContain("| 3 | 2025-03-01T10:02:00.000Z | Cleared World Seed | 2 | \\<a href=x\\>\\| pipe |  |");
+    // no unescaped markup character is left anywhere a writer's text went
+    expect(rendered).not.toMatch(/(^|[^\\])[<[`]/m);
+  });
+
   it("is deterministic, ending with the export time", () => {
     expect(storyToMarkdown(sampleStory())).toBe(markdown);
     expect(markdown.endsWith("_Exported from Story Spark at 2025-03-02T08:00:00.000Z._\n")).toBe(true);

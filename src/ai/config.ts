@@ -31,6 +31,8 @@ export type AiConfig = {
   maxConcurrentPerUser: number;
   dailyTokenBudgetPerUser: number;
   prices: Readonly<Record<string, Price>>;
+  /** AI_MODELS: the only models a client may ask for; null: the configured and priced ones (see allowedModels) */
+  models: readonly string[] | null;
   /** json_schema (strict structured output) or json_object, for servers without the former */
   responseFormat: "json_schema" | "json_object";
 };
@@ -53,6 +55,7 @@ export function readAiConfig(env: NodeJS.ProcessEnv = process.env): AiConfig {
     maxConcurrentPerUser: positive(env, "AI_MAX_CONCURRENT_PER_USER", 2),
     dailyTokenBudgetPerUser: positive(env, "AI_DAILY_TOKEN_BUDGET", 500_000),
     prices: { ...DEFAULT_PRICES, ...parsePrices(env.AI_PRICES) },
+    models: parseModels(env.AI_MODELS),
     responseFormat: format,
   };
 }
@@ -77,6 +80,23 @@ function parsePrices(raw: string | undefined): Record<string, Price> {
     prices[model] = { input: p.input, output: p.output };
   }
   return prices;
+}
+
+function parseModels(raw: string | undefined): string[] | null {
+  if (raw === undefined || raw.trim() === "") return null;
+  const models = raw.split(",").map((m) => m.trim()).filter((m) => m !== "");
+  if (models.length === 0) throw new Error(`AI_MODELS must list model names separated by commas, got "${raw}"`);
+  return models;
+}
+
+/**
+ * The models a client may choose in generateModule: the operator's AI_MODELS list when set;
+ * otherwise the default model, the per-module ones and every model with a price, so that
+ * whatever runs is one the operator chose, and its spend shows.
+ */
+export function allowedModels(config: Pick<AiConfig, "models" | "defaultModel" | "modelFor" | "prices">): ReadonlySet<string> {
+  if (config.models !== null && config.models !== undefined) return new Set(config.models);
+  return new Set([config.defaultModel, ...Object.values(config.modelFor).filter((m): m is string => !!m), ...Object.keys(config.prices)]);
 }
 
 export function costOf(prices: Readonly<Record<string, Price>>, model: string, promptTokens: number, completionTokens: number): number | null {

@@ -12,7 +12,7 @@ import { earlierAnswer, executeStoryCommand, type StoryCommandResult } from "../
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, ModuleDraft } from "../live/pubsub.ts";
 import { publishStoryChanges } from "../live/publish.ts";
-import { costOf, type AiConfig } from "./config.ts";
+import { allowedModels, costOf, type AiConfig } from "./config.ts";
 import { outputJsonSchema } from "./outputSchema.ts";
 import { PROMPT_VERSION, buildPromptMessages, repairMessage, upstreamModulesOf } from "./prompts.ts";
 import { streamCompletion, type CompletionResult, type ProviderMessage, type StopReason } from "./provider.ts";
@@ -74,8 +74,13 @@ export class GenerationService {
     await this.stopListening();
   }
 
+  /** The model to run: the client's choice when it is one the operator allows, else BAD_USER_INPUT naming `model`. */
   modelFor(module: ModuleName, requested?: string | null): string {
-    return requested?.trim() || this.config.modelFor[module] || this.config.defaultModel;
+    const chosen = requested?.trim();
+    if (!chosen) return this.config.modelFor[module] || this.config.defaultModel;
+    // the list is the operator's to publish: the refusal does not repeat it
+    if (!allowedModels(this.config).has(chosen)) throw badInput("model", "is not a model this server offers; leave it out for the default");
+    return chosen;
   }
 
   async generate(userId: string, request: GenerateRequest): Promise<GenerateResult> {

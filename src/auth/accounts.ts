@@ -1,42 +1,64 @@
 // Sign-up and sign-in.
-import { Prisma } from "../generated/prisma/client.ts";
+import { Prisma, type User } from "../generated/prisma/client.ts";
 import type { Database } from "../database/connect.ts";
 import { StorySparkError, badInput } from "../domain/errors.ts";
-import { UNKNOWN_USER_HASH, hashPassword, verifyPassword } from "./passwords.ts";
+import { hashPassword, verifyPassword } from "./passwords.ts";
+import { passwordProblem } from "./passwordPolicy.ts";
+import type { AuthThrottle } from "./throttle.ts";
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-export const PASSWORD_MIN = 8;
-const PASSWORD_MAX = 200;
 const USERNAME_MAX = 60;
 
+export type AccountServices = { readonly db: Database; readonly throttle: AuthThrottle };
 export type SignUpInput = { email: string; username: string; password: string };
 
-export async function signUp(db: Database, input: SignUpInput) {
+export async function signUp({ db, throttle }: AccountServices, input: SignUpInput, address: string | null): Promise<User> {
   const email = normalizeEmail(input.email);
   if (email.length > 254 || !EMAIL.test(email)) throw badInput("email", "is not a valid email address");
   const username = input.username.trim();
   if (username.length === 0) throw badInput("username", "must not be empty");
   if (username.length > USERNAME_MAX) throw badInput("username", `must be at most ${USERNAME_MAX} characters`);
-  if (input.password.length < PASSWORD_MIN) throw badInput("password", `must be at least ${PASSWORD_MIN} characters`);
-  if (input.password.length > PASSWORD_MAX) throw badInput("password", `must be at most ${PASSWORD_MAX} characters`);
-  const passwordHash = await hashPassword(input.password);
+  const problem = passwordProblem(input.password, { email, username });
+  if (problem) throw badInput("password", problem);
+  // counted once the input is valid: finding a password the policy takes should not use up the budget
+  await throttle.beforeSignUp(email, address);
+  // no hash is spent on an email that is taken (the unique index still decides a race)
+  if (await db.prisma.user.findUnique({ where: { email }, select: { id: true } })) throw emailTaken();
+  const passwordHash = await throttle.hashing(() => hashPassword(input.password));
   try {
     return await db.prisma.user.create({ data: { email, username, passwordHash } });
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
-      throw new StorySparkError("EMAIL_TAKEN", "an account with this email already exists", { field: "email" });
+      throw emailTaken();
     }
     throw error;
   }
 }
 
-export async function signIn(db: Database, input: { email: string; password: string }) {
-  const user = await db.prisma.user.findUnique({ where: { email: normalizeEmail(input.email) } });
-  const ok = await verifyPassword(input.password, user?.passwordHash ?? UNKNOWN_USER_HASH);
-  if (!user || !ok) throw new StorySparkError("INVALID_CREDENTIALS", "wrong email or password");
-  return user;
+const emailTaken = () => new StorySparkError("EMAIL_TAKEN", "an account with this email already exists", { field: "email" });
+
+export async function signIn({ db, throttle }: AccountServices, input: { email: string; password: string }, address: string | null): Promise<User> {
+  const email = normalizeEmail(input.email);
+  await throttle.beforeSignIn(email, address);
+  const user = await db.prisma.user.findUnique({ where: { email } });
+  // an unknown email is checked against a stand-in hash: both answers take as long
+  const check = await throttle.hashing(() => verifyPassword(input.password, user?.passwordHash ?? null));
+  if (!user || !check.ok) {
+    await throttle.signInFailed(email, address);
+    throw new StorySparkError("INVALID_CREDENTIALS", "wrong email or password");
+  }
+  await throttle.signInSucceeded(email, address);
+  if (!check.outdated) return user;
+  // hashed with weaker parameters: the password is at hand only now, so the hash is renewed now
+  const passwordHash = await throttle.hashing(() => hashPassword(input.password));
+  await db.prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash } });
+  return { ...user, passwordHash };
 }
 
-function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
+/**
+ * One account per address however it is typed: NFKC folds compatibility forms (fullwidth "ａ" is
+ * "a"), then case is folded (Unicode default lowercasing), then NFKC again in case that undid it.
+ */
+export function normalizeEmail(email: string): string {
+  return email.trim().normalize("NFKC").toLowerCase().normalize("NFKC");
 }

@@ -1,36 +1,73 @@
 // Access tokens: HS256 JWTs signed with JWT_SECRET, or with a secret generated once and kept in DATA_DIR.
+// A token says who and until when; whether it still counts (user there, not signed out) is asked of
+// the database on every request (src/auth/sessions.ts), never answered from a cache here.
 import fs from "node:fs";
 import path from "node:path";
-import { createSecretKey, randomBytes } from "node:crypto";
+import { createSecretKey, randomBytes, randomUUID } from "node:crypto";
 import { SignJWT, jwtVerify } from "jose";
 
 const ISSUER = "story-spark";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type TokenService = {
-  issue(userId: string): Promise<string>;
-  /** the user id, or null for a token that is missing, malformed, expired or forged */
-  verify(token: string): Promise<string | null>;
+/** What a well-signed token claims. */
+export type TokenClaims = {
+  readonly userId: string;
+  /** `jti`: names this token, so that it alone can be signed out */
+  readonly tokenId: string;
+  /** `ver`: the user's token version when it was issued; signing out everywhere moves it on */
+  readonly version: number;
+  /** `exp`, in ms since the epoch */
+  readonly expiresAt: number;
 };
 
-/** Tokens already verified, until they expire: every request carries one, and HMAC over WebCrypto is not free. */
+export type IssuedToken = { token: string; expiresAt: number };
+
+export type TokenService = {
+  issue(user: { id: string; tokenVersion: number }): Promise<IssuedToken>;
+  /**
+   * The claims of a token signed by us, unexpired, carrying `exp`, `iat`, `jti` and `ver`; null for
+   * one that is missing any of these, malformed or forged. Says nothing of revocation.
+   */
+  verify(token: string): Promise<TokenClaims | null>;
+};
+
+/** Signatures already checked, until the token expires: every request carries one, and HMAC over WebCrypto is not free. */
 const VERIFIED_CACHE_SIZE = 10_000;
 
 export function createTokenService(options: { secret?: string | undefined; dataDir: string; ttl: string }): TokenService {
   const key = createSecretKey(Buffer.from(options.secret ?? localSecret(options.dataDir), "utf8"));
-  const verified = new Map<string, { userId: string; expiresAt: number }>();
+  // only what the signature proves is kept: revocation and deleted users are checked per request, not here
+  const verified = new Map<string, TokenClaims>();
   return {
-    issue: (userId) =>
-      new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuer(ISSUER).setIssuedAt().setExpirationTime(options.ttl).sign(key),
+    async issue(user) {
+      const token = await new SignJWT({ ver: user.tokenVersion })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(user.id)
+        .setIssuer(ISSUER)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime(options.ttl)
+        .sign(key);
+      const claims = await this.verify(token);
+      return { token, expiresAt: claims!.expiresAt };
+    },
     async verify(token) {
       const known = verified.get(token);
-      if (known && known.expiresAt > Date.now()) return known.userId;
+      if (known && known.expiresAt > Date.now()) return known;
       verified.delete(token);
       try {
-        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: ["HS256"] });
-        if (typeof payload.sub !== "string") return null;
+        const { payload } = await jwtVerify(token, key, {
+          issuer: ISSUER,
+          algorithms: ["HS256"],
+          requiredClaims: ["sub", "exp", "iat", "jti"],
+        });
+        const { sub, jti, exp, ver } = payload;
+        if (typeof sub !== "string" || !UUID.test(sub) || typeof jti !== "string" || !UUID.test(jti)) return null;
+        if (typeof exp !== "number" || typeof ver !== "number" || !Number.isInteger(ver)) return null;
+        const claims: TokenClaims = { userId: sub, tokenId: jti, version: ver, expiresAt: exp * 1000 };
         if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
-        verified.set(token, { userId: payload.sub, expiresAt: (payload.exp ?? 0) * 1000 });
-        return payload.sub;
+        verified.set(token, claims);
+        return claims;
       } catch {
         return null;
       }

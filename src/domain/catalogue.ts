@@ -69,6 +69,10 @@ export const LIMITS = {
   labelChars: 100,
   metadataKeyChars: 200,
   metadataValueBytes: 64 * 1024,
+  /** entries under one story, module or version */
+  metadataKeysPerParent: 100,
+  /** nesting of any JSON value a client sends (module output, metadata values, imports) */
+  jsonDepth: 64,
 } as const;
 
 export const MODULE_NAMES: readonly ModuleName[] = MODULES.map((m) => m.name);

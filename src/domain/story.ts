@@ -16,6 +16,7 @@ import {
 } from "./catalogue.ts";
 import { StorySparkError, badInput } from "./errors.ts";
 import { jsonEqual } from "./json.ts";
+import { checkJson, checkText } from "./text.ts";
 import { VersionHistory, type StoryVersionState } from "./versionHistory.ts";
 
 export type { StoryVersionState } from "./versionHistory.ts";
@@ -201,7 +202,7 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
       if (!Number.isInteger(command.number) || !state.versions.get(command.number)) {
         throw new StorySparkError("NOT_FOUND", `version ${command.number} not found`, { field: "number" });
       }
-      const label = command.label?.trim() || null;
+      const label = checkText("label", command.label?.trim() || null);
       if (label !== null && label.length > LIMITS.labelChars) throw badInput("label", `must be at most ${LIMITS.labelChars} characters`);
       return [{ type: "VersionLabeled", payload: { number: command.number, label } }];
     }
@@ -227,7 +228,7 @@ function checkModule(name: string) {
 }
 
 function checkTitle(title: string): string {
-  const trimmed = title.trim();
+  const trimmed = checkText("title", title).trim();
   if (trimmed.length === 0) throw badInput("title", "must not be empty");
   if (trimmed.length > LIMITS.titleChars) throw badInput("title", `must be at most ${LIMITS.titleChars} characters`);
   return trimmed;
@@ -235,12 +236,14 @@ function checkTitle(title: string): string {
 
 function checkOptionalText(field: string, value: string | null | undefined, maxChars: number): string | null {
   if (value === null || value === undefined) return null;
+  checkText(field, value);
   if (value.length > maxChars) throw badInput(field, `must be at most ${maxChars} characters`);
   return value;
 }
 
 function checkInputText(value: string | null): string | null {
   if (value === null) return null;
+  checkText("inputText", value);
   if (Buffer.byteLength(value, "utf8") > LIMITS.inputTextBytes) {
     throw badInput("inputText", `must be at most ${LIMITS.inputTextBytes} bytes`);
   }
@@ -251,6 +254,8 @@ function checkOutput(module: (typeof MODULES)[number], output: unknown): JsonObj
   if (typeof output !== "object" || output === null || Array.isArray(output)) {
     throw badInput("output", "must be a JSON object");
   }
+  // before measuring it: serialising a value nested 100,000 deep would overflow the stack
+  checkJson("output", output);
   if (Buffer.byteLength(JSON.stringify(output), "utf8") > LIMITS.outputBytes) {
     throw badInput("output", `must be at most ${LIMITS.outputBytes} bytes of JSON`);
   }

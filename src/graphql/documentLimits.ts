@@ -2,7 +2,7 @@
 // tokens (parsing stops at the limit), depth, aliases, directives, list arguments and an
 // estimated cost that multiplies by list sizes. A document over a limit is QUERY_TOO_COMPLEX,
 // and the message names the limit and its setting.
-import { GraphQLError, Kind, getNamedType, type ValidationRule, isListType, isNonNullType, validate, type DocumentNode, type GraphQLOutputType, type GraphQLInputType, type GraphQLSchema, type ParseOptions, type Source } from "graphql";
+import { GraphQLError, Kind, getOperationAST, getVariableValues, getNamedType, type ValidationRule, isListType, isNonNullType, validate, type DocumentNode, type GraphQLOutputType, type GraphQLInputType, type GraphQLSchema, type ParseOptions, type Source } from "graphql";
 import { PothosValidationError } from "@pothos/core";
 import { createComplexityRule } from "@pothos/plugin-complexity";
 import { MaxTokensParserWLexer } from "@escape.tech/graphql-armor-max-tokens";
@@ -10,7 +10,8 @@ import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
 import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDirectivesRule } from "@escape.tech/graphql-armor-max-directives";
 import type { Plugin } from "graphql-yoga";
-import { DEFAULT_PAGE } from "./schema/paging.ts";
+import { DEFAULT_PAGE, EVENTS_PAGE, MAX_PAGE } from "./schema/paging.ts";
+import { LIMITS, MODULES } from "../domain/catalogue.ts";
 
 export type DocumentLimits = {
   /** lexical tokens in the document: parsing stops past this */
@@ -51,9 +52,19 @@ const LIMIT_NAMES: Record<keyof DocumentLimits, string> = {
   maxCost: "cost",
 };
 
-/** A list field whose items are known in number; anything else counts as a page. */
 const JSON_FIELD_COST = 5;
-const LIST_SIZE_UNKNOWN = DEFAULT_PAGE;
+/**
+ * How many items a list of these can hold, where the API bounds it: one per module, the
+ * metadata keys of a parent, a page of events (`events` without `first`). Other lists count 10.
+ */
+const LIST_SIZES: Readonly<Record<string, number>> = {
+  StoryModule: MODULES.length,
+  ModuleAtRevision: MODULES.length,
+  ModuleDiff: MODULES.length,
+  Metadata: LIMITS.metadataKeysPerParent,
+  StoryEvent: EVENTS_PAGE,
+};
+const LIST_SIZE_UNKNOWN = 10;
 
 /** A refusal naming the limit, what was found and the setting that changes it. */
 export class QueryTooComplexError extends PothosValidationError {
@@ -74,13 +85,15 @@ const tooComplex = (limit: keyof DocumentLimits, max: number, found: number | nu
  * multiply what is selected under them by the number of items they can return.
  */
 export function fieldCost(args: Record<string, unknown>, _context: unknown, field: { name: string; type: GraphQLOutputType }) {
-  const own = getNamedType(field.type).name === "JSON" ? JSON_FIELD_COST : 1;
-  if (typeof args.first === "number") return { field: own, multiplier: Math.max(args.first, 0) };
+  const named = getNamedType(field.type).name;
+  const own = named === "JSON" ? JSON_FIELD_COST : 1;
+  // above a page, the resolver refuses `first` (BAD_USER_INPUT): count a full page
+  if (typeof args.first === "number") return { field: own, multiplier: Math.min(Math.max(args.first, 0), MAX_PAGE) };
   if (Array.isArray(args.ids)) return { field: own, multiplier: args.ids.length };
-  if (getNamedType(field.type).name.endsWith("Connection")) return { field: own, multiplier: DEFAULT_PAGE };
+  if (named.endsWith("Connection")) return { field: own, multiplier: DEFAULT_PAGE };
   if (!isList(field.type)) return own;
   // a connection's edges were counted by the connection's `first`
-  return { field: own, multiplier: field.name === "edges" ? 1 : LIST_SIZE_UNKNOWN };
+  return { field: own, multiplier: field.name === "edges" ? 1 : (LIST_SIZES[named] ?? LIST_SIZE_UNKNOWN) };
 }
 
 function isList(type: GraphQLOutputType | GraphQLInputType): boolean {
@@ -116,6 +129,9 @@ export function useDocumentLimits(limits: DocumentLimits): Plugin {
       variables: isRecord(args.variableValues) ? args.variableValues : {},
       operationName: args.operationName ?? null,
     };
+    // variables that don't fit their types are answered by the execution, naming the variable
+    const operation = getOperationAST(args.document, request.operationName ?? undefined);
+    if (!operation || "errors" in getVariableValues(args.schema, operation.variableDefinitions ?? [], request.variables, { maxErrors: 1 })) return;
     let errors = validate(args.schema, args.document, [listArgumentsRule(request.variables)]);
     // list arguments first: the cost rule reads their items
     if (errors.length === 0) errors = validate(args.schema, args.document, [costRule(limits, request)]);

@@ -1,4 +1,6 @@
 // Renders an exported story as a readable Markdown "story bible": the modules, then the version history.
+// Everything the writer typed is escaped (see `literal`): it reads as typed and never becomes
+// markup of its own — no HTML, links, images, headings, lists or code.
 import { z } from "zod";
 import { moduleByName } from "../domain/catalogue.ts";
 import type { StoryExport } from "./exportFormat.ts";
@@ -9,7 +11,7 @@ type JsonRecord = { readonly [key: string]: unknown };
 const DEEPEST_HEADING = 6;
 
 export function storyToMarkdown(story: StoryExport): string {
-  const blocks: string[] = [`# ${oneLine(story.story.title)}`, storyLine(story)];
+  const blocks: string[] = [`# ${literal(oneLine(story.story.title))}`, storyLine(story)];
 
   for (const module of story.modules) {
     blocks.push(`## ${module.order}. ${oneLine(module.title)}`);
@@ -29,8 +31,8 @@ export function storyToMarkdown(story: StoryExport): string {
 
 function storyLine(story: StoryExport): string {
   const parts: string[] = [];
-  if (story.story.genre) parts.push(`**Genre:** ${oneLine(story.story.genre)}`);
-  if (story.story.logline) parts.push(`**Logline:** ${oneLine(story.story.logline)}`);
+  if (story.story.genre) parts.push(`**Genre:** ${literal(oneLine(story.story.genre))}`);
+  if (story.story.logline) parts.push(`**Logline:** ${literal(oneLine(story.story.logline))}`);
   parts.push(story.story.isComplete ? "**Complete**" : "**In progress**");
   return parts.join(" · ");
 }
@@ -46,7 +48,7 @@ function renderFields(object: JsonRecord, schema: z.ZodType | undefined, heading
   const keys = keysInFieldOrder(object, shape);
   const opensSections = (key: string) => rendersAsSections(object[key]);
   return [...keys.filter((key) => !opensSections(key)), ...keys.filter(opensSections)].flatMap((key) =>
-    renderField(humanise(key), object[key], shape?.[key], headingLevel),
+    renderField(literal(humanise(key)), object[key], shape?.[key], headingLevel),
   );
 }
 
@@ -56,7 +58,7 @@ function rendersAsSections(value: unknown): boolean {
 
 function renderField(label: string, value: unknown, schema: z.ZodType | undefined, headingLevel: number): string[] {
   if (value === null || value === undefined || value === "") return [];
-  if (typeof value === "string") return [`**${label}**`, value];
+  if (typeof value === "string") return [`**${label}**`, literal(value)];
   if (Array.isArray(value)) {
     if (value.length === 0) return [];
     const element = schema instanceof z.ZodArray ? (schema.element as z.ZodType) : undefined;
@@ -67,13 +69,13 @@ function renderField(label: string, value: unknown, schema: z.ZodType | undefine
     const fields = renderFields(value, schema, Math.min(headingLevel + 1, DEEPEST_HEADING));
     return fields.length > 0 ? [heading(headingLevel, label), ...fields] : [];
   }
-  return [`**${label}:** ${String(value)}`];
+  return [`**${label}:** ${literal(String(value))}`];
 }
 
 /** An array element that is not a plain string: a section of its own, titled by its name when it has one. */
 function renderSubsection(item: unknown, index: number, schema: z.ZodType | undefined, headingLevel: number): string[] {
   const name = isRecord(item) && typeof item["name"] === "string" && item["name"].trim() !== "" ? item["name"] : null;
-  const title = heading(headingLevel, name === null ? `${index + 1}.` : oneLine(name));
+  const title = heading(headingLevel, name === null ? `${index + 1}.` : literal(oneLine(name)));
   const deeper = Math.min(headingLevel + 1, DEEPEST_HEADING);
   if (isRecord(item)) {
     const rest = Object.fromEntries(Object.entries(item).filter(([key]) => !(key === "name" && name !== null)));
@@ -81,16 +83,16 @@ function renderSubsection(item: unknown, index: number, schema: z.ZodType | unde
     return [title, ...(fields.length > 0 ? fields : ["_Empty._"])];
   }
   if (Array.isArray(item)) return [title, ...renderField("Items", item, schema, deeper)];
-  return [title, item === null ? "_Empty._" : String(item)];
+  return [title, item === null ? "_Empty._" : literal(String(item))];
 }
 
 function bulletList(items: readonly unknown[]): string {
   // Continuation lines are indented so a multi-line item stays one bullet.
-  return items.map((item) => `- ${String(item).split("\n").join("\n  ")}`).join("\n");
+  return items.map((item) => `- ${literal(String(item)).split("\n").join("\n  ")}`).join("\n");
 }
 
 function blockquote(text: string): string {
-  return text
+  return literal(text)
     .split("\n")
     .map((line) => (line === "" ? ">" : `> ${line}`))
     .join("\n");
@@ -140,11 +142,11 @@ function versionTable(story: StoryExport): string {
     isoDateTime(version.createdAt),
     describeEvent(eventsBySeq.get(version.eventSeq)),
     version.parentNumber === null ? "—" : String(version.parentNumber),
-    version.label ?? "",
+    literal(oneLine(version.label ?? "")),
     version.number === active ? "**active**" : "",
   ]);
   const header = ["#", "Created", "Made by", "Parent", "Label", "Active"];
-  return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.map(tableCell).join(" | ")} |`).join("\n");
+  return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.map(oneLine).join(" | ")} |`).join("\n");
 }
 
 function describeEvent(event: StoryExport["events"][number] | undefined): string {
@@ -152,7 +154,7 @@ function describeEvent(event: StoryExport["events"][number] | undefined): string
   const payload = event.payload;
   const moduleTitle = () => {
     const name = payload["module"];
-    return typeof name === "string" ? (moduleByName(name)?.title ?? name) : "a module";
+    return typeof name === "string" ? (moduleByName(name)?.title ?? literal(oneLine(name))) : "a module";
   };
   switch (event.type) {
     case "StoryCreated":
@@ -164,7 +166,7 @@ function describeEvent(event: StoryExport["events"][number] | undefined): string
     case "VersionRestored":
       return typeof payload["restoredNumber"] === "number" ? `Restored version ${payload["restoredNumber"]}` : "Restored a version";
     default:
-      return event.type;
+      return literal(oneLine(event.type));
   }
 }
 
@@ -173,6 +175,21 @@ function isoDateTime(value: string): string {
   return Number.isNaN(time) ? value : new Date(time).toISOString();
 }
 
-function tableCell(text: string): string {
-  return oneLine(text).replace(/\\/g, "\\\\").replace(/\|/g, "\\|");
+// ---------------------------------------------------------------- the writer's text
+
+/** Characters that start markup anywhere in a line: emphasis, code, links, images, HTML, headings, tables. */
+const INLINE_MARKUP = /[\\`*_[\]<>()!#|~]/g;
+
+/**
+ * The writer's text as Markdown that renders exactly as typed. Inline markup characters are
+ * backslash-escaped wherever they are; at a line's start, list markers (`-`, `+`, `1.`) and
+ * setext underlines (`=`) are too. Letters, digits and ordinary punctuation stay as they are,
+ * so the source still reads as prose.
+ */
+export function literal(text: string): string {
+  return text
+    .replace(INLINE_MARKUP, "\\$&")
+    .split("\n")
+    .map((line) => line.replace(/^(\s*)([-+=])/, "$1\\$2").replace(/^(\s*\d+)\./, "$1\\."))
+    .join("\n");
 }

@@ -14,3 +14,9 @@ export function publishStoryChanges(pubsub: LivePubSub, result: StoryCommandResu
     });
   }
 }
+
+/** Ends every subscription to the story, on every topic, with NOT_FOUND. */
+export function publishStoryDeleted(pubsub: LivePubSub, storyId: string): void {
+  pubsub.publish("storyChanged", storyId, { storyId, deleted: true });
+  pubsub.publish("moduleDraft", storyId, { storyId, deleted: true });
+}

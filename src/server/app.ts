@@ -4,13 +4,17 @@ import { createServer, type Server } from "node:http";
 import { createYoga } from "graphql-yoga";
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
+import { createAuthThrottle, type AuthThrottle } from "../auth/throttle.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import type { GenerationService } from "../ai/generations.ts";
-import { createContext, type AppServices } from "../graphql/context.ts";
+import { createContext, verifyViewer, type AppServices } from "../graphql/context.ts";
 import { maskError, useErrorCodes } from "../graphql/errors.ts";
+import { useInputHygiene } from "../graphql/inputHygiene.ts";
 import { schema } from "../graphql/schema/index.ts";
 import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
 import { serveWebSockets } from "./webSocket.ts";
+import { LiveSubscriptions, tokenHolderOf } from "../live/liveSubscriptions.ts";
+import { DEFAULT_LIVE_LIMITS, type LiveLimits } from "../live/limits.ts";
 import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
 import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logger.ts";
@@ -18,17 +22,36 @@ import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logge
 export type AppOptions = {
   db: Database;
   tokens: TokenService;
+  /** throttles signing up and in; in memory with the default limits when omitted */
+  throttle?: AuthThrottle;
   pubsub: LivePubSub;
   ai: GenerationService;
   logger?: Logger;
   /** what the server lets through; development defaults when omitted */
   policy?: ServerPolicy;
+  /** open subscriptions and WebSockets: caps, re-checks, timeouts; defaults when omitted */
+  live?: Partial<LiveLimits>;
 };
 
 export function createApp(options: AppOptions) {
-  const services: AppServices = { db: options.db, tokens: options.tokens, pubsub: options.pubsub, ai: options.ai };
+  const services: AppServices = {
+    db: options.db,
+    tokens: options.tokens,
+    pubsub: options.pubsub,
+    ai: options.ai,
+    throttle: options.throttle ?? createAuthThrottle(),
+  };
   const policy = options.policy ?? developmentPolicy();
   const logger = options.logger ?? createLogger({ format: "text" });
+  // the context's own check decides whether a token is still good, for live subscriptions too
+  const live = new LiveSubscriptions(
+    { ...DEFAULT_LIVE_LIMITS, ...options.live },
+    async (client) => {
+      const { viewer } = await verifyViewer(services, client.authorization);
+      return viewer ? tokenHolderOf(viewer) : null;
+    },
+    (message, error) => logger.warn(message, error),
+  );
   const yoga = createYoga<InitialContext>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -38,7 +61,7 @@ export function createApp(options: AppOptions) {
     logging: { ...logger, error: logger.debug },
     cors: corsOf(policy),
     multipart: false,
-    plugins: [...policyPlugins(policy), useErrorCodes()],
+    plugins: [useInputHygiene(), ...policyPlugins(policy), useErrorCodes(), live.plugin()],
     context: (initial) => createContext(services, clientInfoOf(initial)),
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, (unexpected) => logger.error("unexpected error", unexpected)),
@@ -51,17 +74,25 @@ export function createApp(options: AppOptions) {
   const server: Server = createServer(handler);
   applyServerTimeouts(server);
 
-  const webSockets = serveWebSockets({ server, yoga, tokens: options.tokens });
+  const webSockets = serveWebSockets({ server, yoga, live, maxPayloadBytes: policy.maxBodyBytes, log: (message, error) => logger.debug(message, error) });
 
   return {
     yoga,
     server,
     schema,
-    /** Stops taking connections and closes the WebSockets; HTTP requests in flight finish. */
+    /** every open subscription, over SSE and WebSocket */
+    live,
+    /** Ends every subscription (SSE and WebSocket), closes the WebSockets, stops taking connections; HTTP requests in flight finish. */
     async close() {
+      live.close();
       await webSockets.close();
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // an SSE response just ended leaves its connection idle only a moment later: close those as they come
+        const closeIdle = setInterval(() => server.closeIdleConnections(), 100);
+        server.close(() => {
+          clearInterval(closeIdle);
+          resolve();
+        });
         server.closeIdleConnections();
       });
     },

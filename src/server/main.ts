@@ -3,11 +3,15 @@ import { once } from "node:events";
 import { readConfig } from "../config.ts";
 import { openDatabase } from "../database/connect.ts";
 import { createTokenService } from "../auth/tokens.ts";
+import { createAuthThrottle } from "../auth/throttle.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
 import { GenerationService } from "../ai/generations.ts";
 import { readAiConfig } from "../ai/config.ts";
 import { createApp } from "./app.ts";
 import { createLogger } from "./logger.ts";
+
+/** The longest a clean stop may take before the process leaves anyway. */
+const STOP_DEADLINE_MS = 9_000;
 
 async function main() {
   const config = readConfig();
@@ -19,9 +23,14 @@ async function main() {
     log: (line) => console.info(line),
   });
   const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
+  const throttle = createAuthThrottle({
+    limits: config.authLimits,
+    redisUrl: config.redisUrl,
+    onStoreError: (error) => console.warn("sign-in throttling counts in memory until Redis is back:", error instanceof Error ? error.message : error),
+  });
   const live = createLiveMessaging(config.redisUrl);
   const ai = new GenerationService(db, live.pubsub, readAiConfig());
-  const app = createApp({ db, tokens, pubsub: live.pubsub, ai, policy: config.policy, logger: createLogger({ format: config.logFormat }) });
+  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, policy: config.policy, live: config.live, logger: createLogger({ format: config.logFormat }) });
   const { server } = app;
 
   server.listen(config.port, config.host);
@@ -41,10 +50,16 @@ async function main() {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.info(`${signal}: finishing requests in flight, then stopping`);
-    await app.close(); // stops accepting; in-flight requests finish
+    console.info(`${signal}: ending subscriptions, finishing requests in flight, then stopping`);
+    // an orchestrator kills after 10 s (Kubernetes' default grace is 30, Docker's 10): leave before that, saying so
+    setTimeout(() => {
+      console.error(`still stopping after ${STOP_DEADLINE_MS / 1000} s: exiting now`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    await app.close(); // ends subscriptions, stops accepting; in-flight requests finish
     await ai.close();
     await live.close();
+    await throttle.close();
     await db.close();
     console.info("stopped");
     process.exit(0);

@@ -111,6 +111,10 @@ export function policyPlugins(policy: ServerPolicy): Plugin[] {
     plugins.push(
       usePersistedOperations({
         getPersistedOperation: (key) => documents.get(key) ?? null,
+        // the trusted-documents convention (`documentId`) and Apollo's APQ hash
+        extractPersistedOperationId: (params) =>
+          stringOrNull((params as { documentId?: unknown }).documentId) ??
+          stringOrNull((params.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash),
         allowArbitraryOperations: false,
         customErrors: {
           notFound: { message: "this document is not one of the trusted documents", extensions: { code: "PERSISTED_QUERY_NOT_FOUND" } },
@@ -133,6 +137,10 @@ export function policyPlugins(policy: ServerPolicy): Plugin[] {
     );
   }
   return plugins;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === "string" ? value : null;
 }
 
 const JSON_TYPES = ["application/json", "application/graphql-response+json"];

@@ -1,36 +1,81 @@
-// graphql-ws (graphql-transport-ws) on the HTTP server's port and path, through yoga's envelop pipeline.
+// graphql-ws (graphql-transport-ws) on the HTTP server's port and path, through yoga's envelop pipeline,
+// with what a socket may cost: message size, time to say hello, idle time without a token, pings.
 import type { Server } from "node:http";
 import type { ExecutionArgs } from "graphql";
 import type { YogaServerInstance } from "graphql-yoga";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
+import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import type { TokenService } from "../auth/tokens.ts";
-import { authorizationOf, type InitialContext } from "./clientInfo.ts";
+import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
+import type { LiveConnection, LiveInitialContext, LiveSubscriptions } from "../live/liveSubscriptions.ts";
 
 export type WebSocketOptions = {
   server: Server;
   yoga: YogaServerInstance<InitialContext, {}>;
-  tokens: TokenService;
+  /** watches every socket's token and counts its subscriptions */
+  live: LiveSubscriptions;
+  /** the largest message a client may send: the HTTP body limit */
+  maxPayloadBytes: number;
+  log?: (message: string, error: unknown) => void;
 };
 
-export function serveWebSockets({ server, yoga, tokens }: WebSocketOptions) {
-  const webSockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+/** What the server keeps per socket: its watched token, or the timer that drops it for having none. */
+type SocketState = { connection: LiveConnection | null; idleTimer: NodeJS.Timeout | null };
+
+export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () => {} }: WebSocketOptions) {
+  const limits = live.limits;
+  // ws answers a larger frame with close 1009 before reading it whole
+  const webSockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxPayloadBytes });
+  const sockets = new WeakMap<WebSocket, SocketState>();
+
+  /** Without a token nothing can be subscribed to: such a socket is closed once it has had nothing running for a while. */
+  const armIdle = (socket: WebSocket, running: () => number) => {
+    const state = sockets.get(socket);
+    if (!state || state.connection || limits.anonymousIdleMs <= 0) return;
+    if (state.idleTimer) clearTimeout(state.idleTimer);
+    state.idleTimer = setTimeout(() => {
+      if (running() > 0) armIdle(socket, running);
+      else socket.close(CloseCode.Unauthorized, "Unauthorized: sign in to keep a connection open");
+    }, limits.anonymousIdleMs);
+  };
+
   const wsServer = useServer<Record<string, unknown>>(
     {
-      // a token that is sent must be valid: refused at connection (close 4403), not later
+      connectionInitWaitTimeout: limits.connectionInitWaitMs,
+      // a token that is sent must be good, as the context decides: refused at connection (close 4403), not later
       onConnect: async (ctx) => {
-        const authorization = authorizationOf({ connectionParams: ctx.connectionParams ?? {} });
-        if (authorization === null) return true;
-        const token = authorization.replace(/^Bearer\s+/i, "").trim();
-        return (await tokens.verify(token)) !== null;
+        const { socket, request } = ctx.extra;
+        const client = clientInfoOf({ connectionParams: ctx.connectionParams ?? {}, socketAddress: request.socket.remoteAddress ?? null });
+        if (client.authorization === null) {
+          sockets.set(socket, { connection: null, idleTimer: null });
+          armIdle(socket, () => Object.keys(ctx.subscriptions).length);
+          return true;
+        }
+        const holder = await live.check(client);
+        if (holder === null) return false;
+        // expired, revoked or its user deleted while open: closed like a bad token at connection
+        const connection = live.connect(client, holder, () => socket.close(CloseCode.Forbidden, "Forbidden: the token is no longer valid"));
+        sockets.set(socket, { connection, idleTimer: null });
+        return true;
       },
+      onClose: (ctx) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (!state) return;
+        if (state.idleTimer) clearTimeout(state.idleTimer);
+        state.connection?.close();
+        sockets.delete(ctx.extra.socket);
+      },
+      onComplete: (ctx) => armIdle(ctx.extra.socket, () => Object.keys(ctx.subscriptions).length),
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
-        const initial: InitialContext = {
+        const state = sockets.get(ctx.extra.socket);
+        if (state && !state.connection) armIdle(ctx.extra.socket, () => Object.keys(ctx.subscriptions).length);
+        const initial: InitialContext & LiveInitialContext = {
           connectionParams: ctx.connectionParams ?? {},
           socketAddress: ctx.extra.request.socket.remoteAddress ?? null,
           params,
+          ...(state?.connection ? { liveConnection: state.connection } : {}),
         };
         const enveloped = yoga.getEnveloped(initial);
         const document = enveloped.parse(params.query);
@@ -48,13 +93,22 @@ export function serveWebSockets({ server, yoga, tokens }: WebSocketOptions) {
       },
     },
     webSockets,
+    // graphql-ws pings every socket this often and drops one that does not answer within as long:
+    // a client gone without closing (half-open TCP) holds nothing for long
+    limits.pingIntervalMs > 0 ? limits.pingIntervalMs : Infinity,
   );
 
+  // replaces graphql-ws's own listener: an oversized or malformed frame is the client's fault, not an
+  // internal error to print; ws has already started closing the socket with the right code (1009, 1002)
+  webSockets.on("connection", (socket) => {
+    socket.removeAllListeners("error");
+    socket.on("error", (error) => log("WebSocket client error", error));
+  });
+
   return {
-    /** Ends every subscription and closes every socket. */
+    /** Ends every subscription and closes every socket (1001). */
     async close() {
       await wsServer.dispose();
-      await new Promise<void>((resolve) => webSockets.close(() => resolve()));
     },
   };
 }

@@ -4,6 +4,7 @@ import { print } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { openDatabase, type Database } from "../../src/database/connect.ts";
 import { createTokenService } from "../../src/auth/tokens.ts";
+import { createAuthThrottle, type AuthThrottleOptions } from "../../src/auth/throttle.ts";
 import { createApp } from "../../src/server/app.ts";
 import { developmentPolicy, type ServerPolicy } from "../../src/server/policy.ts";
 import { createLogger } from "../../src/server/logger.ts";
@@ -38,6 +39,8 @@ export type TestServerOptions = {
   policy?: Partial<ServerPolicy>;
   /** receives every log line the server writes, as JSON */
   logLines?: string[];
+  /** sign-in throttling: lower limits, a Redis to share counts through (in memory, default limits otherwise) */
+  auth?: AuthThrottleOptions;
 };
 
 export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
@@ -46,11 +49,12 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
   const tokens = createTokenService({ secret: "test-secret-test-secret-test-secret", dataDir: database.dataDir, ttl: "1h" });
   const loggedErrors: unknown[] = [];
   const live = createLiveMessaging(process.env.TEST_REDIS_URL);
+  const throttle = createAuthThrottle(options.auth);
   const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
   const logger = options.logLines
     ? createLogger({ format: "json", level: "debug", write: (line) => options.logLines!.push(line) })
     : { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } };
-  const app = createApp({ db, tokens, pubsub: live.pubsub, ai, logger, policy: developmentPolicy(options.policy) });
+  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, logger, policy: developmentPolicy(options.policy) });
   const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
@@ -71,6 +75,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     await app.close();
     await ai.close();
     await live.close();
+    await throttle.close();
     await db.close();
   };
   return {

@@ -6,6 +6,7 @@ import { encodeGlobalId, idOf } from "../globalIds.ts";
 import type { AiGeneration } from "../../generated/prisma/client.ts";
 import type { ModuleName } from "../../domain/catalogue.ts";
 import type { ModuleDraft } from "../../live/pubsub.ts";
+import { storyMessages } from "../../live/storyMessages.ts";
 import { aiUsage, type AiUsageTotals } from "../../analytics/usage.ts";
 import { ModuleNameEnum } from "./storyModule.ts";
 import { StoryChangeInterface, StoryType } from "./story.ts";
@@ -208,11 +209,7 @@ builder.subscriptionField("moduleDraft", (t) =>
       const storyId = idOf("Story", args.storyId);
       orNotFound(await context.loaders.story.load(storyId), "story");
       const only = args.module ?? null;
-      return (async function* () {
-        for await (const draft of context.pubsub.subscribe("moduleDraft", storyId)) {
-          if (only === null || draft.module === only) yield draft;
-        }
-      })();
+      return storyMessages(context.pubsub, "moduleDraft", storyId, (draft) => (only === null || draft.module === only ? [draft] : []));
     },
     resolve: (draft) => draft,
   }),

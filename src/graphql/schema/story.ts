@@ -3,13 +3,13 @@ import { builder } from "../builder.ts";
 import { loadAll, orNotFound } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
-import { MODULES, moduleByName } from "../../domain/catalogue.ts";
+import { moduleByName } from "../../domain/catalogue.ts";
 import { deleteStory, executeStoryCommand, newStoryIds } from "../../commands/storyCommands.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
-import { publishStoryChanges } from "../../live/publish.ts";
+import { publishStoryChanges, publishStoryDeleted } from "../../live/publish.ts";
 import { idOf } from "../globalIds.ts";
 import { clearLoaders, primeFromCommand, versionKey } from "../loaders.ts";
-import { connectionOf, decodeCursor, encodeCursor, pageSize } from "./paging.ts";
+import { connectionOf, decodeCursor, encodeCursor, EVENTS_PAGE, pageSize } from "./paging.ts";
 import { UserType } from "./user.ts";
 import { ModuleNameEnum, StoryModuleType } from "./storyModule.ts";
 import { StoryVersionType, versionsConnection, VersionConnection } from "./storyVersion.ts";
@@ -41,7 +41,6 @@ builder.node(StoryType, {
     modules: t.field({
       type: [StoryModuleType],
       description: "All five modules, in order.",
-      complexity: { field: 1, multiplier: MODULES.length },
       resolve: (story, _args, context) => context.loaders.modulesOfStory.load(story.id),
     }),
     module: t.field({
@@ -70,7 +69,7 @@ builder.node(StoryType, {
       description: "The story's event log, oldest first: events with seq > after.",
       args: { after: t.arg.int(), first: t.arg.int() },
       resolve: (story, { after, first }, context) =>
-        readStream(context.db.prisma, story.id, { after: after ?? 0, limit: pageSize(first ?? 100) }),
+        readStream(context.db.prisma, story.id, { after: after ?? 0, limit: pageSize(first ?? EVENTS_PAGE) }),
     }),
     activeVersionNumber: t.exposeInt("activeVersionNumber"),
     canUndo: t.boolean({
@@ -267,7 +266,9 @@ builder.mutationFields((t) => ({
     description: "Deletes the story with its whole history and metadata.",
     args: { input: t.arg({ type: DeleteStoryInput, required: true }) },
     resolve: async (_root, { input }, context) => {
-      await deleteStory(context.db, idOf("Story", input.id), context.viewer!.id);
+      const storyId = idOf("Story", input.id);
+      await deleteStory(context.db, storyId, context.viewer!.id);
+      publishStoryDeleted(context.pubsub, storyId);
       clearLoaders(context.loaders);
       return { deletedStoryId: input.id };
     },

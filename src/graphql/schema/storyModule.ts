@@ -1,7 +1,8 @@
 // StoryModule, the ModuleName enum, writing and clearing a module, and moduleUpdated.
 import { builder } from "../builder.ts";
 import { loadAll, loadersForMessage, orNotFound } from "../loaders.ts";
-import type { StoryChanged } from "../../live/pubsub.ts";
+import type { StoryAppended } from "../../live/pubsub.ts";
+import { storyMessages } from "../../live/storyMessages.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
 import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
@@ -114,7 +115,7 @@ builder.mutationFields((t) => ({
 
 // ------------------------------------------------------------------ live updates
 
-type ModuleUpdateMessage = StoryChanged & { module: ModuleName };
+type ModuleUpdateMessage = StoryAppended & { module: ModuleName };
 
 const ModuleUpdate = builder.objectRef<ModuleUpdateMessage>("ModuleUpdate").implement({
   description: "A module's content changed: by a write, a clear, undo, redo, a restore or a generation.",
@@ -141,13 +142,9 @@ builder.subscriptionField("moduleUpdated", (t) =>
       const storyId = idOf("Story", args.storyId);
       orNotFound(await context.loaders.story.load(storyId), "story");
       const only = args.module ?? null;
-      return (async function* () {
-        for await (const message of context.pubsub.subscribe("storyChanged", storyId)) {
-          for (const module of message.modules) {
-            if (only === null || only === module) yield { ...message, module };
-          }
-        }
-      })();
+      return storyMessages(context.pubsub, "storyChanged", storyId, (message) =>
+        message.modules.filter((module) => only === null || only === module).map((module) => ({ ...message, module })),
+      );
     },
     resolve: (update, _args, context) => {
       context.loaders = loadersForMessage(context.db, context.viewer, update.eventId); // each message reads afresh

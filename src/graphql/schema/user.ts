@@ -1,8 +1,10 @@
-// User, the viewer, and signing up and in.
+// User, the viewer, and signing up, in and out.
 import { builder } from "../builder.ts";
 import { loadAll } from "../loaders.ts";
 import type { User } from "../../generated/prisma/client.ts";
 import { signIn, signUp } from "../../auth/accounts.ts";
+import { signOut } from "../../auth/sessions.ts";
+import { PASSWORD_MAX, PASSWORD_MIN } from "../../auth/passwordPolicy.ts";
 import { storiesConnection, StoryConnection } from "./story.ts";
 
 export const UserType = builder.objectRef<User>("User");
@@ -28,10 +30,17 @@ builder.node(UserType, {
   }),
 });
 
-const AuthPayload = builder.objectRef<{ token: string; user: User }>("AuthPayload").implement({
+const AuthPayload = builder.objectRef<{ token: string; expiresAt: number; user: User }>("AuthPayload").implement({
   fields: (t) => ({
     token: t.exposeString("token", { description: "Send as `Authorization: Bearer <token>`." }),
+    expiresAt: t.field({ type: "DateTime", description: "When the token stops working: sign in again before.", resolve: (payload) => new Date(payload.expiresAt) }),
     user: t.field({ type: UserType, resolve: (payload) => payload.user }),
+  }),
+});
+
+const SignOutPayload = builder.objectRef<{ allDevices: boolean }>("SignOutPayload").implement({
+  fields: (t) => ({
+    allDevices: t.exposeBoolean("allDevices", { description: "Whether every token of the user was revoked, or only the one sent." }),
   }),
 });
 
@@ -39,7 +48,10 @@ const SignUpInput = builder.inputType("SignUpInput", {
   fields: (t) => ({
     email: t.string({ required: true }),
     username: t.string({ required: true }),
-    password: t.string({ required: true, description: "At least 8 characters." }),
+    password: t.string({
+      required: true,
+      description: `${PASSWORD_MIN} to ${PASSWORD_MAX} characters; not a common or breached password, nor the email or username.`,
+    }),
   }),
 });
 
@@ -47,6 +59,12 @@ const SignInInput = builder.inputType("SignInInput", {
   fields: (t) => ({
     email: t.string({ required: true }),
     password: t.string({ required: true }),
+  }),
+});
+
+const SignOutInput = builder.inputType("SignOutInput", {
+  fields: (t) => ({
+    allDevices: t.boolean({ description: "Revoke every token of the user, not only the one sent. Default false." }),
   }),
 });
 
@@ -62,18 +80,32 @@ builder.queryField("viewer", (t) =>
 builder.mutationFields((t) => ({
   signUp: t.field({
     type: AuthPayload,
+    description: "Throttled per client address and per email (RATE_LIMITED with retryAfter).",
     args: { input: t.arg({ type: SignUpInput, required: true }) },
     resolve: async (_root, { input }, context) => {
-      const user = await signUp(context.db, input);
-      return { token: await context.tokens.issue(user.id), user };
+      const user = await signUp(context, input, context.client.address);
+      return { ...(await context.tokens.issue(user)), user };
     },
   }),
   signIn: t.field({
     type: AuthPayload,
+    description: "Throttled per client address and per email; failures in a row lock the email out from that address for longer each time.",
     args: { input: t.arg({ type: SignInInput, required: true }) },
     resolve: async (_root, { input }, context) => {
-      const user = await signIn(context.db, input);
-      return { token: await context.tokens.issue(user.id), user };
+      const user = await signIn(context, input, context.client.address);
+      return { ...(await context.tokens.issue(user)), user };
+    },
+  }),
+  signOut: t.field({
+    type: SignOutPayload,
+    authScopes: { signedIn: true },
+    description: "Revokes the token sent (this device), or every token of the user with allDevices.",
+    args: { input: t.arg({ type: SignOutInput }) },
+    resolve: async (_root, { input }, context) => {
+      const allDevices = input?.allDevices ?? false;
+      const viewer = context.viewer!;
+      await signOut(context.db, { userId: viewer.id, tokenId: viewer.tokenId, expiresAt: viewer.tokenExpiresAt }, allDevices);
+      return { allDevices };
     },
   }),
 }));

@@ -1,0 +1,69 @@
+// How much signing up and in is allowed, and how many password hashes run at once; read from
+// AUTH_RATE_LIMIT_* and AUTH_HASH_* (README lists them). Enforced by src/auth/throttle.ts.
+
+/** A count limit of 0 turns that limit off (e.g. the per-address ones behind a proxy that hides client addresses). */
+export type AuthLimits = {
+  /** length of the windows below, in seconds */
+  windowSeconds: number;
+  /** sign-in attempts per client address per window */
+  signInsPerAddress: number;
+  /** sign-ups per client address per window */
+  signUpsPerAddress: number;
+  /** sign-in and sign-up attempts per email per window, from all addresses */
+  attemptsPerEmail: number;
+  /** failed sign-ins per client address per failureWindowSeconds, whatever the email */
+  failuresPerAddress: number;
+  failureWindowSeconds: number;
+  /** failed sign-ins in a row for one email from one address before the first lock-out */
+  lockoutAfter: number;
+  /** the first lock-out; each further failure doubles it, up to lockoutMaxSeconds */
+  lockoutSeconds: number;
+  lockoutMaxSeconds: number;
+  /** failures in a row are forgotten after this long without one (and at once by a success) */
+  lockoutResetSeconds: number;
+  /** password hashes computed at once (128 MiB each) */
+  hashConcurrency: number;
+  /** hashes waiting for a slot before more are refused with RATE_LIMITED */
+  hashQueue: number;
+};
+
+export const DEFAULT_AUTH_LIMITS: AuthLimits = {
+  windowSeconds: 60,
+  signInsPerAddress: 60,
+  signUpsPerAddress: 50,
+  attemptsPerEmail: 10,
+  failuresPerAddress: 100,
+  failureWindowSeconds: 3600,
+  lockoutAfter: 5,
+  lockoutSeconds: 1,
+  lockoutMaxSeconds: 900,
+  lockoutResetSeconds: 86_400,
+  hashConcurrency: 2,
+  hashQueue: 100,
+};
+
+/** The limits from AUTH_RATE_LIMIT_* (and AUTH_HASH_*) variables, defaults for the rest. */
+export function readAuthLimits(readInt: (name: string, fallback: number) => number): AuthLimits {
+  const d = DEFAULT_AUTH_LIMITS;
+  // durations and the hash slots cannot be 0 (a window of 0 would never end)
+  const positive = (name: string, fallback: number) => {
+    const value = readInt(name, fallback);
+    if (value === 0) throw new Error(`${name} must be at least 1`);
+    return value;
+  };
+  const intFrom = readInt;
+  return {
+    windowSeconds: positive("AUTH_RATE_LIMIT_WINDOW_SECONDS", d.windowSeconds),
+    signInsPerAddress: intFrom("AUTH_RATE_LIMIT_SIGNINS_PER_ADDRESS", d.signInsPerAddress),
+    signUpsPerAddress: intFrom("AUTH_RATE_LIMIT_SIGNUPS_PER_ADDRESS", d.signUpsPerAddress),
+    attemptsPerEmail: intFrom("AUTH_RATE_LIMIT_PER_EMAIL", d.attemptsPerEmail),
+    failuresPerAddress: intFrom("AUTH_RATE_LIMIT_FAILURES_PER_ADDRESS", d.failuresPerAddress),
+    failureWindowSeconds: positive("AUTH_RATE_LIMIT_FAILURE_WINDOW_SECONDS", d.failureWindowSeconds),
+    lockoutAfter: intFrom("AUTH_RATE_LIMIT_LOCKOUT_AFTER", d.lockoutAfter),
+    lockoutSeconds: positive("AUTH_RATE_LIMIT_LOCKOUT_SECONDS", d.lockoutSeconds),
+    lockoutMaxSeconds: positive("AUTH_RATE_LIMIT_LOCKOUT_MAX_SECONDS", d.lockoutMaxSeconds),
+    lockoutResetSeconds: positive("AUTH_RATE_LIMIT_LOCKOUT_RESET_SECONDS", d.lockoutResetSeconds),
+    hashConcurrency: positive("AUTH_HASH_CONCURRENCY", d.hashConcurrency),
+    hashQueue: intFrom("AUTH_HASH_QUEUE", d.hashQueue),
+  };
+}
