@@ -4,8 +4,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID, scrypt } from "node:crypto";
 import { once } from "node:events";
+import fs from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPGlite } from "pglite-prisma-adapter";
 import { print } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { SignJWT } from "jose";
@@ -15,6 +20,7 @@ import { ModuleUpdated } from "./support/documents.ts";
 import { subscribeSse, subscribeWs, wsClient } from "./support/live.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer, type TestServerOptions } from "./support/server.ts";
 import type { AuthLimits } from "../src/auth/limits.ts";
+import { applyPendingMigrations, DEFAULT_MIGRATIONS_DIR } from "../src/database/migrations.ts";
 
 const SignUp = graphql(`
   mutation AccountsSignUp($input: SignUpInput!) {
@@ -222,6 +228,35 @@ describe("an email", () => {
     const capitals = await server.query(SignIn, { input: { email: fullwidth.toUpperCase(), password: PASSWORD } });
     expect(capitals.signIn.user.id).toBe(user.id);
     expect((await server.query(MyStories, {}, capitals.signIn.token)).viewer).toEqual({ id: user.id, email: `${local}@example.com` });
+  });
+});
+
+describe("emails stored before normalisation", () => {
+  it("are normalised by the migration, except where two would become one", async () => {
+    const all = (await fs.readdir(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const ours = all.findIndex((name) => name.endsWith("_accounts_hardening"));
+    expect(ours).toBeGreaterThan(0);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "story-spark-accounts-"));
+    const copy = (names: string[]) => Promise.all(names.map((name) => fs.cp(path.join(DEFAULT_MIGRATIONS_DIR, name), path.join(dir, name), { recursive: true })));
+    const client = new PGlite();
+    try {
+      await copy(all.slice(0, ours));
+      await applyPendingMigrations(new PrismaPGlite(client), { migrationsDir: dir });
+      await client.query(
+        `INSERT INTO users (id, email, username, password_hash) VALUES
+           (gen_random_uuid(), 'ＢＯＢ@Example.COM', 'bob', '-'),
+           (gen_random_uuid(), 'Carol@example.com', 'carol', '-'),
+           (gen_random_uuid(), 'carol@example.com', 'carol too', '-'),
+           (gen_random_uuid(), 'dave@example.com', 'dave', '-')`,
+      );
+      await copy(all.slice(ours));
+      expect((await applyPendingMigrations(new PrismaPGlite(client), { migrationsDir: dir })).applied).toContain(all[ours]);
+      const { rows } = await client.query<{ email: string }>("SELECT email FROM users ORDER BY email");
+      expect(rows.map((r) => r.email)).toEqual(["Carol@example.com", "bob@example.com", "carol@example.com", "dave@example.com"]);
+    } finally {
+      await client.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

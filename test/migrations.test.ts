@@ -27,6 +27,7 @@ const TABLES = [
   "error_logs",
   "metadata",
   "module_usage_logs",
+  "revoked_tokens",
   "stories",
   "story_events",
   "story_modules",

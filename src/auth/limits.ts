@@ -43,15 +43,14 @@ export const DEFAULT_AUTH_LIMITS: AuthLimits = {
 };
 
 /** The limits from AUTH_RATE_LIMIT_* (and AUTH_HASH_*) variables, defaults for the rest. */
-export function readAuthLimits(readInt: (name: string, fallback: number) => number): AuthLimits {
+export function readAuthLimits(intFrom: (name: string, fallback: number) => number): AuthLimits {
   const d = DEFAULT_AUTH_LIMITS;
   // durations and the hash slots cannot be 0 (a window of 0 would never end)
   const positive = (name: string, fallback: number) => {
-    const value = readInt(name, fallback);
+    const value = intFrom(name, fallback);
     if (value === 0) throw new Error(`${name} must be at least 1`);
     return value;
   };
-  const intFrom = readInt;
   return {
     windowSeconds: positive("AUTH_RATE_LIMIT_WINDOW_SECONDS", d.windowSeconds),
     signInsPerAddress: intFrom("AUTH_RATE_LIMIT_SIGNINS_PER_ADDRESS", d.signInsPerAddress),

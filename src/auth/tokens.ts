@@ -38,6 +38,27 @@ export function createTokenService(options: { secret?: string | undefined; dataD
   const key = createSecretKey(Buffer.from(options.secret ?? localSecret(options.dataDir), "utf8"));
   // only what the signature proves is kept: revocation and deleted users are checked per request, not here
   const verified = new Map<string, TokenClaims>();
+  const verify = async (token: string): Promise<TokenClaims | null> => {
+    const known = verified.get(token);
+    if (known && known.expiresAt > Date.now()) return known;
+    verified.delete(token);
+    try {
+      const { payload } = await jwtVerify(token, key, {
+        issuer: ISSUER,
+        algorithms: ["HS256"],
+        requiredClaims: ["sub", "exp", "iat", "jti"],
+      });
+      const { sub, jti, exp, ver } = payload;
+      if (typeof sub !== "string" || !UUID.test(sub) || typeof jti !== "string" || !UUID.test(jti)) return null;
+      if (typeof exp !== "number" || typeof ver !== "number" || !Number.isInteger(ver)) return null;
+      const claims: TokenClaims = { userId: sub, tokenId: jti, version: ver, expiresAt: exp * 1000 };
+      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+      verified.set(token, claims);
+      return claims;
+    } catch {
+      return null;
+    }
+  };
   return {
     async issue(user) {
       const token = await new SignJWT({ ver: user.tokenVersion })
@@ -48,30 +69,11 @@ export function createTokenService(options: { secret?: string | undefined; dataD
         .setIssuedAt()
         .setExpirationTime(options.ttl)
         .sign(key);
-      const claims = await this.verify(token);
-      return { token, expiresAt: claims!.expiresAt };
+      const claims = await verify(token);
+      if (!claims) throw new Error("a token just issued does not verify"); // e.g. a TOKEN_TTL of 0
+      return { token, expiresAt: claims.expiresAt };
     },
-    async verify(token) {
-      const known = verified.get(token);
-      if (known && known.expiresAt > Date.now()) return known;
-      verified.delete(token);
-      try {
-        const { payload } = await jwtVerify(token, key, {
-          issuer: ISSUER,
-          algorithms: ["HS256"],
-          requiredClaims: ["sub", "exp", "iat", "jti"],
-        });
-        const { sub, jti, exp, ver } = payload;
-        if (typeof sub !== "string" || !UUID.test(sub) || typeof jti !== "string" || !UUID.test(jti)) return null;
-        if (typeof exp !== "number" || typeof ver !== "number" || !Number.isInteger(ver)) return null;
-        const claims: TokenClaims = { userId: sub, tokenId: jti, version: ver, expiresAt: exp * 1000 };
-        if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
-        verified.set(token, claims);
-        return claims;
-      } catch {
-        return null;
-      }
-    },
+    verify,
   };
 }
 
