@@ -1,16 +1,10 @@
 // Subscriptions that end: a client that leaves costs nothing afterwards, a deleted story and a token
 // that runs out end what runs on them, the server's stop ends them all; and what one socket may cost.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AddressInfo } from "node:net";
 import { print } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { WebSocket } from "ws";
-import { openDatabase } from "../src/database/connect.ts";
 import { createTokenService } from "../src/auth/tokens.ts";
-import { createApp } from "../src/server/app.ts";
-import { createLiveMessaging } from "../src/live/pubsub.ts";
-import { GenerationService } from "../src/ai/generations.ts";
-import { readAiConfig } from "../src/ai/config.ts";
 import { decodeGlobalId } from "../src/graphql/globalIds.ts";
 import type { LiveLimits } from "../src/live/limits.ts";
 import { DeleteStory, ModuleDraftFeed, ModuleUpdated, StoryEventsFeed, WriteModule } from "./support/documents.ts";
@@ -18,63 +12,19 @@ import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Received, type Subscription } from "./support/live.ts";
 import { createTestDatabase, type TestDatabase } from "./support/databases.ts";
 import { databaseEnv, startServerProcess } from "./support/processes.ts";
-import type { GraphQLResponse, TestServer } from "./support/server.ts";
+import { startTestServer, TEST_TOKEN_SECRET, type GraphQLResponse, type TestServer } from "./support/server.ts";
 import { graphql } from "./generated/gql.ts";
 
-const SECRET = "test-secret-test-secret-test-secret";
-const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
 const ViewerName = graphql(`
   query ViewerName { viewer { username } }
 `);
 
-/** A server like the shared test server, with live limits of the test's choosing and its live parts in reach. */
+/** The shared test server with live limits of the test's choosing, and its listener count with nothing open. */
 async function startLiveServer(limits: Partial<LiveLimits> = {}) {
-  const database = await createTestDatabase();
-  const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, purpose: "test server" });
-  const tokens = createTokenService({ secret: SECRET, dataDir: database.dataDir, ttl: "1h" });
-  const messaging = createLiveMessaging(process.env.TEST_REDIS_URL);
-  const ai = new GenerationService(db, messaging.pubsub, readAiConfig({}));
-  const app = createApp({ db, tokens, pubsub: messaging.pubsub, ai, logger: quietLogger, live: limits });
-  await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql`;
-  const request = async <T, V>(document: TypedDocumentNode<T, V>, variables: V, token?: string | null) => {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ query: print(document), variables }),
-    });
-    return (await response.json()) as GraphQLResponse<T>;
-  };
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    app.server.closeAllConnections();
-    await app.close();
-    await ai.close();
-    await messaging.close();
-    await db.close();
-  };
-  const server: TestServer = {
-    url,
-    db,
-    database,
-    request,
-    async query(document, variables, token) {
-      const result = await request(document, variables, token);
-      if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
-      return result.data!;
-    },
-    stop,
-    async close() {
-      await stop();
-      await database.drop();
-    },
-  };
+  const server = await startTestServer(undefined, { live: limits });
   // the server's own listeners (the AI service listens for cancellations), there with no subscription open
-  const idleListeners = messaging.listenerCount();
-  return { server, app, messaging, tokens, idleListeners };
+  return { server, app: server.app, messaging: server.messaging, idleListeners: server.messaging.listenerCount() };
 }
 type LiveServer = Awaited<ReturnType<typeof startLiveServer>>;
 
@@ -227,7 +177,7 @@ describe("a token that stops being good", () => {
   it("that expires closes the WebSocket with 4403 and ends the SSE stream with UNAUTHENTICATED", async () => {
     const { token, userId } = await signUpWriter(live.server);
     const storyId = await createStory(live.server, token);
-    const shortLived = createTokenService({ secret: SECRET, dataDir: live.server.database.dataDir, ttl: "2s" });
+    const shortLived = createTokenService({ secret: TEST_TOKEN_SECRET, dataDir: live.server.database.dataDir, ttl: "2s" });
     const { token: expiring } = await shortLived.issue({ id: decodeGlobalId(userId)!.id, tokenVersion: 0 });
     const ws = wsClient(live.server.url, expiring);
     const viaWs = subscribeWs(ws, StoryEventsFeed, { storyId });
@@ -382,7 +332,7 @@ describe("SIGTERM", () => {
 
   // a process starting its embedded database takes a while on a busy machine
   it("ends open WebSocket and SSE subscriptions and exits 0 within 10 s", { timeout: 180_000 }, async () => {
-    const server = await startServerProcess({ ...databaseEnv(database), JWT_SECRET: SECRET });
+    const server = await startServerProcess({ ...databaseEnv(database), JWT_SECRET: TEST_TOKEN_SECRET });
     try {
       // the fixtures only ask a server to answer queries
       const client = { query: (document, variables, token) => queryOver(server.url, document, variables, token) } as Pick<TestServer, "query"> as TestServer;
@@ -391,7 +341,10 @@ describe("SIGTERM", () => {
       const ws = wsClient(server.url, token);
       const viaWs = subscribeWs(ws, StoryEventsFeed, { storyId });
       const viaSse = subscribeSse(server.url, StoryEventsFeed, { storyId }, token);
-      await Promise.all([viaWs, viaSse].map(firstEvent));
+      // a process just started on a busy machine may take a while to serve its first subscription
+      await Promise.all([viaWs, viaSse].map((s) => s.received.until((r) => r.data.length > 0, 60_000))).catch((error: unknown) => {
+        throw new Error(`${String(error)}\nserver output:\n${server.output()}`);
+      });
 
       const started = Date.now();
       const code = await server.stop("SIGTERM");

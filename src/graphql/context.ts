@@ -6,6 +6,7 @@ import { userOfLiveToken } from "../auth/sessions.ts";
 import type { User } from "../generated/prisma/client.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import type { GenerationService } from "../ai/generations.ts";
+import type { Logger } from "../server/logger.ts";
 import type { ClientInfo } from "../server/clientInfo.ts";
 import { createLoaders, type Loaders } from "./loaders.ts";
 
@@ -23,6 +24,8 @@ export type AppServices = {
   readonly pubsub: LivePubSub;
   readonly ai: GenerationService;
   readonly throttle: AuthThrottle;
+  /** the server's log; entries made while serving a request carry its id */
+  readonly logger: Logger;
 };
 
 export type GraphQLContext = AppServices & {

@@ -53,7 +53,13 @@ export type LiveMessaging = {
   close(): Promise<void>;
 };
 
-export function createLiveMessaging(redisUrl: string | undefined): LiveMessaging {
+/** Redis errors are logged at most this often (ioredis reports every reconnection attempt). */
+const REDIS_ERROR_LOG_MS = 10_000;
+
+export function createLiveMessaging(
+  redisUrl: string | undefined,
+  onError: (message: string, error: unknown) => void = (message, error) => console.warn(message, error instanceof Error ? error.message : error),
+): LiveMessaging {
   if (!redisUrl) {
     const target = new EventTarget();
     // a popular story has many subscribers on one topic; the subscription caps bound them, not Node's leak warning
@@ -63,7 +69,12 @@ export function createLiveMessaging(redisUrl: string | undefined): LiveMessaging
   }
   const publishClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
   const subscribeClient = new Redis(redisUrl, { lazyConnect: false });
-  const counted = countingListeners(createRedisEventTarget<CustomEvent>({ publishClient, subscribeClient }));
+  // the event target sends its commands without waiting for them: a failure must be logged, never left unhandled
+  const report = onceEvery(REDIS_ERROR_LOG_MS, (error: unknown) => onError("live messages through Redis failed", error));
+  for (const client of [publishClient, subscribeClient]) client.on("error", report);
+  const counted = countingListeners(
+    createRedisEventTarget<CustomEvent>({ publishClient: catching(publishClient, report), subscribeClient: catching(subscribeClient, report) }),
+  );
   return {
     pubsub: createPubSub<LiveTopics>({ eventTarget: counted.target }),
     listenerCount: counted.count,
@@ -72,6 +83,32 @@ export function createLiveMessaging(redisUrl: string | undefined): LiveMessaging
       await new Promise((resolve) => setImmediate(resolve));
       await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
     },
+  };
+}
+
+/** The client, with the commands the event target sends unawaited answering failures to `report`. */
+function catching(client: Redis, report: (error: unknown) => void): Redis {
+  const unawaited = new Set(["publish", "subscribe", "unsubscribe"]);
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== "string" || !unawaited.has(property) || typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const result: unknown = value.apply(target, args);
+        if (result instanceof Promise) result.catch(report);
+        return result;
+      };
+    },
+  });
+}
+
+function onceEvery(intervalMs: number, log: (error: unknown) => void): (error: unknown) => void {
+  let last = 0;
+  return (error) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    log(error);
   };
 }
 

@@ -34,15 +34,16 @@ export type AppOptions = {
 };
 
 export function createApp(options: AppOptions) {
+  const logger = options.logger ?? createLogger({ format: "text" });
   const services: AppServices = {
     db: options.db,
     tokens: options.tokens,
     pubsub: options.pubsub,
     ai: options.ai,
     throttle: options.throttle ?? createAuthThrottle(),
+    logger,
   };
   const policy = options.policy ?? developmentPolicy();
-  const logger = options.logger ?? createLogger({ format: "text" });
   // the context's own check decides whether a token is still good, for live subscriptions too
   const live = new LiveSubscriptions(
     { ...DEFAULT_LIVE_LIMITS, ...options.live },

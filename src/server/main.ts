@@ -15,22 +15,23 @@ const STOP_DEADLINE_MS = 9_000;
 
 async function main() {
   const config = readConfig();
+  const logger = createLogger({ format: config.logFormat });
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
     purpose: "story-spark server",
-    log: (line) => console.info(line),
+    log: (line) => logger.info(line),
   });
   const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
   const throttle = createAuthThrottle({
     limits: config.authLimits,
     redisUrl: config.redisUrl,
-    onStoreError: (error) => console.warn("sign-in throttling counts in memory until Redis is back:", error instanceof Error ? error.message : error),
+    onStoreError: (error) => logger.warn("sign-in throttling counts in memory until Redis is back:", error instanceof Error ? error.message : error),
   });
-  const live = createLiveMessaging(config.redisUrl);
+  const live = createLiveMessaging(config.redisUrl, (message, error) => logger.warn(message, error));
   const ai = new GenerationService(db, live.pubsub, readAiConfig());
-  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, policy: config.policy, live: config.live, logger: createLogger({ format: config.logFormat }) });
+  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, policy: config.policy, live: config.live, logger });
   const { server } = app;
 
   server.listen(config.port, config.host);
@@ -44,16 +45,16 @@ async function main() {
   ]
     .filter(Boolean)
     .join(", ");
-  console.info(`Story Spark ready at http://${config.host}:${port}/graphql (${where})`);
+  logger.info(`Story Spark ready at http://${config.host}:${port}/graphql (${where})`);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.info(`${signal}: ending subscriptions, finishing requests in flight, then stopping`);
+    logger.info(`${signal}: ending subscriptions, finishing requests in flight, then stopping`);
     // an orchestrator kills after 10 s (Kubernetes' default grace is 30, Docker's 10): leave before that, saying so
     setTimeout(() => {
-      console.error(`still stopping after ${STOP_DEADLINE_MS / 1000} s: exiting now`);
+      logger.error(`still stopping after ${STOP_DEADLINE_MS / 1000} s: exiting now`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     await app.close(); // ends subscriptions, stops accepting; in-flight requests finish
@@ -61,7 +62,7 @@ async function main() {
     await live.close();
     await throttle.close();
     await db.close();
-    console.info("stopped");
+    logger.info("stopped");
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -7,6 +7,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
+import { withRequestId } from "./logger.ts";
 import type { LiveConnection, LiveInitialContext, LiveSubscriptions } from "../live/liveSubscriptions.ts";
 
 export type WebSocketOptions = {
@@ -66,8 +67,9 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         sockets.delete(ctx.extra.socket);
       },
       onComplete: (ctx) => armIdle(ctx.extra.socket, () => Object.keys(ctx.subscriptions).length),
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      // one id per operation: what it logs, and its unexpected errors' answers, carry it
+      execute: (args) => withRequestId(null, () => (args.rootValue as EnvelopedRoot).execute(args)),
+      subscribe: (args) => withRequestId(null, () => (args.rootValue as EnvelopedRoot).subscribe(args)),
       onSubscribe: async (ctx, _id, params) => {
         const state = sockets.get(ctx.extra.socket);
         if (state && !state.connection) armIdle(ctx.extra.socket, () => Object.keys(ctx.subscriptions).length);

@@ -8,7 +8,8 @@ import { createAuthThrottle, type AuthThrottleOptions } from "../../src/auth/thr
 import { createApp } from "../../src/server/app.ts";
 import { developmentPolicy, type ServerPolicy } from "../../src/server/policy.ts";
 import { createLogger } from "../../src/server/logger.ts";
-import { createLiveMessaging } from "../../src/live/pubsub.ts";
+import { createLiveMessaging, type LiveMessaging } from "../../src/live/pubsub.ts";
+import type { LiveLimits } from "../../src/live/limits.ts";
 import { GenerationService } from "../../src/ai/generations.ts";
 import { readAiConfig, type AiConfig } from "../../src/ai/config.ts";
 import { createTestDatabase, type TestDatabase } from "./databases.ts";
@@ -29,7 +30,14 @@ export type TestServer = {
   stop(): Promise<void>;
   /** stops and drops the database */
   close(): Promise<void>;
+  /** the application, for what only its parts can tell (open subscriptions) */
+  app: ReturnType<typeof createApp>;
+  /** the live messaging, for its listener count */
+  messaging: LiveMessaging;
 };
+
+/** The secret the test servers sign tokens with; a test may issue its own tokens with it. */
+export const TEST_TOKEN_SECRET = "test-secret-test-secret-test-secret";
 
 const quietLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
@@ -41,12 +49,14 @@ export type TestServerOptions = {
   logLines?: string[];
   /** sign-in throttling: lower limits, a Redis to share counts through (in memory, default limits otherwise) */
   auth?: AuthThrottleOptions;
+  /** caps, re-checks and timeouts of live subscriptions (defaults otherwise) */
+  live?: Partial<LiveLimits>;
 };
 
 export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
   const database = existing ?? (await createTestDatabase());
   const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, purpose: "test server" });
-  const tokens = createTokenService({ secret: "test-secret-test-secret-test-secret", dataDir: database.dataDir, ttl: "1h" });
+  const tokens = createTokenService({ secret: TEST_TOKEN_SECRET, dataDir: database.dataDir, ttl: "1h" });
   const loggedErrors: unknown[] = [];
   const live = createLiveMessaging(process.env.TEST_REDIS_URL);
   const throttle = createAuthThrottle(options.auth);
@@ -54,7 +64,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
   const logger = options.logLines
     ? createLogger({ format: "json", level: "debug", write: (line) => options.logLines!.push(line) })
     : { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } };
-  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, logger, policy: developmentPolicy(options.policy) });
+  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, logger, policy: developmentPolicy(options.policy), live: options.live });
   const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
@@ -82,6 +92,8 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     url,
     db,
     database,
+    app,
+    messaging: live,
     request,
     async query(document, variables, token) {
       const result = await request(document, variables, token);

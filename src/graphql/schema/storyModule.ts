@@ -55,7 +55,7 @@ async function withModuleRun(context: GraphQLContext, module: ModuleName, outcom
       source: "manual",
       outcome,
       durationMs: performance.now() - started,
-    }).catch((error: unknown) => console.error("module usage log failed", error));
+    }).catch((error: unknown) => context.logger.error("module usage log failed", error));
   }
   return change;
 }
