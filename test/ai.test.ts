@@ -312,8 +312,13 @@ describe("limits, checked before any call to the provider", () => {
     const run = () => limited.request(GenerateModule, { input: { storyId, module: "IDEA_SPARK", inputText: "x" } }, user.token);
 
     limitedFake.script({ kind: "stream", chunks: pieces(IDEA, 10), chunkDelayMs: 30, usage: { prompt_tokens: 900, completion_tokens: 150 } });
+    const before = limitedFake.requests.length;
     const first = run();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // the first generation is running once its request reached the provider (not after a fixed delay: a busy machine is slower)
+    for (const deadline = Date.now() + 30_000; limitedFake.requests.length === before; ) {
+      if (Date.now() > deadline) throw new Error("the first generation never reached the provider");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const requests = limitedFake.requests.length;
     expect(errorCodes(await run())).toEqual(["RATE_LIMITED"]);
     expect((await first).errors).toBeUndefined();

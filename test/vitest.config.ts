@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     root: new URL("..", import.meta.url).pathname,
     include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
+    // generous: some tests start CLI or server processes, slow on a busy 2-core machine
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
     maxWorkers: 2,
