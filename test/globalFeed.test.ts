@@ -7,6 +7,7 @@ import { WriteModule } from "./support/documents.ts";
 import { backend } from "./support/databases.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { databaseEnv, startCli } from "./support/processes.ts";
+import { START, parseCheckpoint, readAllAfter, type GlobalCheckpoint } from "../src/eventstore/globalFeed.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 let server: TestServer;
@@ -40,6 +41,74 @@ describe("events --all", () => {
       const resumed = startCli(["events", "--all", "--after", events[1]!.checkpoint], databaseEnv(server.database));
       expect(await resumed.exited()).toBe(0);
       expect(parse(resumed.lines).map((e) => e.checkpoint)).toEqual(events.slice(2).map((e) => e.checkpoint));
+    } finally {
+      server = await startTestServer(server.database);
+    }
+  });
+
+  // The transaction id is numeric and must sort so: as text, '1000' < '999', and past the first
+  // page every event of the shorter ids was skipped. A fresh embedded database starts below
+  // 1,000, so there the log crosses a digit; PostgreSQL's ids are whatever the cluster is at.
+  it("reads a log whose transaction ids gain a digit, page by page, every event once in (transaction, position) order", async () => {
+    const db = server.db.prisma;
+    const currentTransaction = async () => BigInt((await db.$queryRaw<{ id: string }[]>`SELECT pg_current_xact_id()::text AS id`)[0]!.id);
+    const start = await currentTransaction();
+    if (backend === "pglite") expect(start).toBeLessThan(1_000n);
+    // burn ids up to ~800, so that about half of the log is below 1,000
+    for (let id = start; id < 800n; id++) await currentTransaction();
+
+    // 400 transactions of 3 events each, over 8 streams: more than one page of the CLI's 1,000
+    const streams = Array.from({ length: 8 }, () => randomUUID());
+    for (let i = 0; i < 400; i++) {
+      const storyId = streams[i % 8]!;
+      const base = Math.floor(i / 8) * 3;
+      await db.$executeRaw`
+        INSERT INTO story_events (id, story_id, seq, type, schema_version, payload, created_at, active_version_number)
+        SELECT gen_random_uuid(), ${storyId}::uuid, ${base}::int + g, 'StoryDetailsChanged', 1, '{"title":"raw"}', now(), 1
+          FROM generate_series(1, 3) AS g`;
+    }
+    const table = (await db.$queryRaw<{ story_id: string; seq: number; transaction: string; position: bigint }[]>`
+      SELECT story_id, seq, transaction_id::text AS transaction, position FROM story_events`)
+      .map((row) => ({ storyId: row.story_id, seq: row.seq, transactionId: BigInt(row.transaction), position: BigInt(row.position) }))
+      .sort((a, b) => compare(a, b));
+    const expected = table.map((row) => `${row.transactionId}:${row.position}`);
+    expect(table.length).toBeGreaterThan(1_200);
+    if (backend === "pglite") {
+      expect(table.at(0)!.transactionId).toBeLessThan(1_000n);
+      expect(table.at(-1)!.transactionId).toBeGreaterThan(1_100n);
+    }
+
+    // pages of 100, each resuming after the last checkpoint of the one before
+    const paged: string[] = [];
+    const checkpoints: GlobalCheckpoint[] = [];
+    for (let after = START; ; ) {
+      const page = await readAllAfter(db, after, 100);
+      if (page.length === 0) break;
+      paged.push(...page.map((e) => e.checkpoint));
+      after = parseCheckpoint(page.at(-1)!.checkpoint)!;
+      checkpoints.push(after);
+    }
+    expect(paged).toEqual(expected);
+    expect(checkpoints.length).toBe(Math.ceil(expected.length / 100));
+
+    // any event's checkpoint resumes exactly at the next one
+    for (let i = 0; i < expected.length - 1; i += 37) {
+      const next = await readAllAfter(db, parseCheckpoint(expected[i]!)!, 2);
+      expect(next.map((e) => e.checkpoint)).toEqual(expected.slice(i + 1, i + 3));
+    }
+    expect(await readAllAfter(db, parseCheckpoint(expected.at(-1)!)!, 100)).toEqual([]);
+
+    await server.stop(); // the embedded database is one process's
+    try {
+      const all = startCli(["events", "--all"], databaseEnv(server.database));
+      expect(await all.exited()).toBe(0);
+      const events = parse(all.lines);
+      expect(events.map((e) => e.checkpoint)).toEqual(expected);
+      expect(events.map((e) => [e.storyId, e.seq])).toEqual(table.map((row) => [row.storyId, row.seq]));
+      // resuming after the CLI's first page of 1,000
+      const resumed = startCli(["events", "--all", "--after", events[999]!.checkpoint], databaseEnv(server.database));
+      expect(await resumed.exited()).toBe(0);
+      expect(parse(resumed.lines).map((e) => e.checkpoint)).toEqual(expected.slice(1_000));
     } finally {
       server = await startTestServer(server.database);
     }
@@ -90,3 +159,8 @@ describe("events --all", () => {
     },
   );
 });
+
+function compare(a: GlobalCheckpoint, b: GlobalCheckpoint): number {
+  if (a.transactionId !== b.transactionId) return a.transactionId < b.transactionId ? -1 : 1;
+  return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
+}

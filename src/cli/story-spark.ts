@@ -14,6 +14,7 @@ import { storyToMarkdown } from "../history/storyMarkdown.ts";
 import { importStory } from "../commands/importStory.ts";
 import { rebuildReadTables } from "../projection/rebuild.ts";
 import { verifyReadTables } from "../projection/verify.ts";
+import { OutputClosedError, outputTo } from "./output.ts";
 import { progressReporter } from "./progress.ts";
 
 const USAGE = `usage: story-spark <command> [options]
@@ -47,7 +48,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     if (!Number.isInteger(after) || after < 0) throw new UsageError("--after takes a seq (a whole number)");
     for (;;) {
       const events = await readStream(db.prisma, storyId, { after, limit: 1_000 });
-      for (const event of events) printLine(eventLine(event));
+      for (const event of events) await printLine(eventLine(event));
       after = events.at(-1)?.seq ?? after;
       if (events.length === 1_000) continue;
       if (!values.follow || stopping) return 0;
@@ -62,7 +63,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const events = await readStream(db.prisma, storyId, to === undefined ? {} : { limit: to });
     if (events.length === 0) throw new StorySparkError("NOT_FOUND", `story ${storyId} not found`);
     if (to !== undefined && events.length < to) throw new StorySparkError("NOT_FOUND", `the story has only ${events.length} events`);
-    printLine(JSON.stringify(storyAtRevision(storyId, events), null, 2));
+    await printLine(JSON.stringify(storyAtRevision(storyId, events), null, 2));
     return 0;
   },
 
@@ -70,7 +71,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const progress = progressReporter("verifying");
     const differences = await verifyReadTables(db, progress);
     progress.finish();
-    for (const d of differences) printLine(JSON.stringify(d));
+    for (const d of differences) await printLine(JSON.stringify(d));
     console.error(differences.length === 0 ? "verify: the read tables equal the fold of the log." : `verify: ${differences.length} difference(s).`);
     return differences.length === 0 ? 0 : 1;
   },
@@ -95,7 +96,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
       await fs.writeFile(values.output, text);
       console.error(`export: wrote ${values.output}`);
     } else {
-      process.stdout.write(text);
+      await stdout.write(text);
     }
     return 0;
   },
@@ -107,7 +108,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     if (!owner) throw new StorySparkError("NOT_FOUND", `no user with email ${values.owner}`);
     const data: unknown = JSON.parse(await fs.readFile(file, "utf8"));
     const { storyId, event } = await importStory(db, owner.id, data);
-    printLine(JSON.stringify({ storyId: encodeGlobalId("Story", storyId), uuid: storyId, revision: event.seq }));
+    await printLine(JSON.stringify({ storyId: encodeGlobalId("Story", storyId), uuid: storyId, revision: event.seq }));
     return 0;
   },
 };
@@ -116,7 +117,7 @@ async function followAll(db: Database, from: GlobalCheckpoint, follow: boolean):
   let after = from;
   for (;;) {
     const events = await readAllAfter(db.prisma, after, 1_000);
-    for (const event of events) printLine(JSON.stringify({ checkpoint: event.checkpoint, position: event.position.toString(), ...eventFields(event) }));
+    for (const event of events) await printLine(JSON.stringify({ checkpoint: event.checkpoint, position: event.position.toString(), ...eventFields(event) }));
     const last = events.at(-1);
     if (last) after = checkpointFrom(last.checkpoint);
     if (events.length === 1_000) continue;
@@ -154,9 +155,10 @@ function checkpointFrom(text: string): GlobalCheckpoint {
   return checkpoint;
 }
 
-function printLine(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
+// Every command prints through this: it waits while a slow reader catches up (./output.ts).
+const stdout = outputTo(process.stdout);
+
+const printLine = (line: string) => stdout.write(`${line}\n`);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -197,14 +199,23 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// The process is never made to exit: that would drop output still waiting for a pipe. The
+// exit code is set, and Node ends by itself once the output is written and the database closed.
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  async (code) => {
+    await stdout.flushed();
+    process.exitCode = code;
+  },
   (error: unknown) => {
-    if (error instanceof UsageError || (error instanceof Error && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"))) {
+    if (error instanceof OutputClosedError) {
+      // `| head` has read all it wanted: not a failure of ours
+      process.exitCode = 0;
+    } else if (error instanceof UsageError || (error instanceof Error && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"))) {
       console.error(`${error.message}\n\n${USAGE}`);
-      process.exit(2);
+      process.exitCode = 2;
+    } else {
+      console.error(error instanceof DataDirInUseError || error instanceof StorySparkError ? error.message : error);
+      process.exitCode = 1;
     }
-    console.error(error instanceof DataDirInUseError || error instanceof StorySparkError ? error.message : error);
-    process.exit(1);
   },
 );

@@ -3,9 +3,11 @@
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
+import { brokenConnections, recogniseBrokenConnections, reportConnectionErrors } from "./connectionErrors.ts";
 import { lockDataDir } from "./dataDirLock.ts";
 import { applyPendingMigrations } from "./migrations.ts";
 import { countStatements, type StatementCounter } from "./statementCounter.ts";
@@ -27,6 +29,8 @@ export type DatabaseOptions = {
   /** who holds the embedded database, shown to a second process */
   purpose?: string;
   log?: (line: string) => void;
+  /** a PostgreSQL connection broke (the pool replaces it); called at most once per burst */
+  warn?: (message: string, error: unknown) => void;
 };
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -37,8 +41,32 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
   if (options.databaseUrl) {
     kind = "postgres";
-    factory = new PrismaPg({ connectionString: options.databaseUrl, max: options.poolSize ?? 20 });
-    closeDriver = async () => {};
+    // Our own pool, so that every connection has an error listener from its first moment:
+    // a connection killed while checked out (failover, pooler idle kill, restart) emits
+    // 'error', and without a listener that event would end the process. Its request fails
+    // (SERVICE_UNAVAILABLE, see src/graphql/errors.ts) and pg-pool drops the dead client.
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 20 });
+    const report = reportConnectionErrors(options.warn ?? (() => {}));
+    const broken = brokenConnections();
+    // pg-pool passes on an idle client's error too: each error is reported once
+    const noteBreak = (error: Error) => {
+      if (broken.errors.has(error)) return;
+      broken.errors.add(error);
+      report(error);
+    };
+    pool.on("error", noteBreak); // an idle client broke; pg-pool drops it
+    pool.on("connect", (client) =>
+      client.on("error", (error) => {
+        broken.clients.add(client); // a client in use broke; pg-pool drops it when it is released
+        noteBreak(error);
+      }),
+    );
+    // a statement that failed on a broken client (BEGIN included) is released with its error
+    pool.on("release", (error: unknown, client) => {
+      if (error instanceof Error && broken.clients.has(client)) broken.errors.add(error);
+    });
+    factory = recogniseBrokenConnections(new PrismaPg(pool), broken);
+    closeDriver = () => pool.end();
   } else {
     kind = "pglite";
     const dir = path.join(options.dataDir, "pglite");

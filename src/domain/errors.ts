@@ -16,7 +16,8 @@ export type ErrorCode =
   | "AI_PROVIDER_ERROR"
   | "RATE_LIMITED"
   | "AI_BUDGET_EXCEEDED"
-  | "GENERATION_CANCELLED";
+  | "GENERATION_CANCELLED"
+  | "SERVICE_UNAVAILABLE";
 
 export class StorySparkError extends Error {
   readonly code: ErrorCode;

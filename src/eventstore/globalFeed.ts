@@ -7,6 +7,9 @@
 // events of transactions older than the oldest one still running
 // (pg_snapshot_xmin(pg_current_snapshot())), ordered by (transaction, position); its
 // checkpoint is that pair. Committed-but-not-yet-safe events simply wait for the next read.
+// The order is the xid8 column's own, numeric: the id travels as text (Prisma has no xid8)
+// under another name, since ORDER BY would bind to an output alias of the same name and
+// sort as strings ('1000' < '999'), skipping events past the first page.
 import type { DbClient } from "../database/types.ts";
 import { toStoredEvent, type StoredEvent } from "./eventStore.ts";
 
@@ -38,21 +41,21 @@ type GlobalRow = {
   active_version_number: number;
   idempotency_key: string | null;
   position: bigint;
-  transaction_id: string;
+  transaction_text: string;
 };
 
 /** The next events after a checkpoint that no running transaction can precede any more. */
 export async function readAllAfter(db: DbClient, after: GlobalCheckpoint, limit = 1_000): Promise<GlobalEvent[]> {
   const rows = await db.$queryRaw<GlobalRow[]>`
     SELECT id, story_id, seq, type, schema_version, payload, actor_id, created_at, active_version_number,
-           idempotency_key, position, transaction_id::text AS transaction_id
-      FROM story_events
-     WHERE (transaction_id, position) > (${after.transactionId.toString()}::xid8, ${after.position})
-       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY transaction_id, position
+           idempotency_key, position, transaction_id::text AS transaction_text
+      FROM story_events AS e
+     WHERE (e.transaction_id, e.position) > (${after.transactionId.toString()}::xid8, ${after.position})
+       AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.transaction_id, e.position
      LIMIT ${limit}`;
   return rows.map((row) => {
-    const checkpoint = { transactionId: BigInt(row.transaction_id), position: BigInt(row.position) };
+    const checkpoint = { transactionId: BigInt(row.transaction_text), position: BigInt(row.position) };
     return {
       ...toStoredEvent({
         id: row.id,

@@ -2,8 +2,13 @@
 // validation errors; everything else is masked and logged.
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { isConnectionLost } from "../database/connectionErrors.ts";
 import { StorySparkError } from "../domain/errors.ts";
 import { currentRequestId } from "../server/logger.ts";
+
+/** What a request answers when its database connection broke. */
+export const DATABASE_CONNECTION_LOST =
+  "The connection to the database was lost during the request; it is safe to retry (a write sent again with the same idempotencyKey is applied once).";
 
 export function maskError(error: unknown, message: string, log: (error: unknown) => void): Error {
   if (error instanceof GraphQLError) {
@@ -24,6 +29,14 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
     }
   }
   if (error instanceof StorySparkError) return new GraphQLError(error.message, { extensions: { ...error.extensions, code: error.code } });
+  // a database connection broke under the request: PostgreSQL rolled its transaction back,
+  // the pool replaces the connection, and the pool's listener has logged it (once per burst)
+  if (isConnectionLost(error instanceof GraphQLError ? error.originalError : error)) {
+    return new GraphQLError(DATABASE_CONNECTION_LOST, {
+      ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
+      extensions: { code: "SERVICE_UNAVAILABLE" },
+    });
+  }
   // logged once, here; the request id in the answer finds the log entry
   log(error);
   const requestId = currentRequestId();

@@ -39,6 +39,11 @@ export type LiveTopics = {
   moduleDraft: [storyId: string, message: ModuleDraft | StoryDeleted];
   /** asks whichever instance runs the generation to stop it */
   generationCancelled: [message: { generationId: string }];
+  /**
+   * This instance only, never through Redis: its connection to Redis is back (and its channels
+   * subscribed again), so messages may have been missed meanwhile: feeds re-read the log.
+   */
+  brokerReconnected: [message: { at: number }];
 };
 export type LivePubSub = PubSub<LiveTopics>;
 
@@ -50,11 +55,16 @@ export type LiveMessaging = {
   pubsub: LivePubSub;
   /** listeners now attached, all topics together: zero once every subscriber has left */
   listenerCount(): number;
+  /** publishes Redis refused or could not take (the writes were unaffected; subscribers recover from the log) */
+  publishFailures(): number;
   close(): Promise<void>;
 };
 
 /** Redis errors are logged at most this often (ioredis reports every reconnection attempt). */
 const REDIS_ERROR_LOG_MS = 10_000;
+
+/** Reconnection attempts back off up to this interval, and never stop. */
+const REDIS_RECONNECT_MAX_MS = 2_000;
 
 export function createLiveMessaging(
   redisUrl: string | undefined,
@@ -65,38 +75,108 @@ export function createLiveMessaging(
     // a popular story has many subscribers on one topic; the subscription caps bound them, not Node's leak warning
     setMaxListeners(0, target);
     const counted = countingListeners(target);
-    return { pubsub: createPubSub<LiveTopics>({ eventTarget: counted.target }), listenerCount: counted.count, close: async () => {} };
+    return {
+      pubsub: createPubSub<LiveTopics>({ eventTarget: counted.target }),
+      listenerCount: counted.count,
+      publishFailures: () => 0,
+      close: async () => {},
+    };
   }
-  const publishClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
-  const subscribeClient = new Redis(redisUrl, { lazyConnect: false });
+  const retryStrategy = (attempt: number) => Math.min(attempt * 100, REDIS_RECONNECT_MAX_MS);
+  // Publishes are never on a write's path: queued only until the first connection (so a server's
+  // first writes are not lost to a connection still opening), then refused at once while Redis is
+  // away rather than piling up in memory; subscribers catch up from the log.
+  const publishClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3, retryStrategy });
+  publishClient.once("ready", () => {
+    publishClient.options.enableOfflineQueue = false;
+  });
+  // (un)subscribes wait for the connection however long it takes: there are few, bounded by the subscription caps
+  const subscribeClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy, autoResubscribe: true });
   // the event target sends its commands without waiting for them: a failure must be logged, never left unhandled
   const report = onceEvery(REDIS_ERROR_LOG_MS, (error: unknown) => onError("live messages through Redis failed", error));
+  let publishFailures = 0;
+  const publishFailed = (error: unknown) => {
+    publishFailures++;
+    report(error);
+  };
   for (const client of [publishClient, subscribeClient]) client.on("error", report);
+  const reconnected = new EventTarget();
+  setMaxListeners(0, reconnected);
+  subscribeClient.on("ready", () => {
+    // (the first connection too: subscribers that came before it may have missed messages)
+    // ioredis has sent the channels' SUBSCRIBE again; the PING's answer comes after theirs, so once it is
+    // here, every message from now on arrives, and what was missed is in the log
+    subscribeClient
+      .ping()
+      .then(() => reconnected.dispatchEvent(new CustomEvent("brokerReconnected", { detail: { at: Date.now() } })))
+      .catch(report);
+  });
   const counted = countingListeners(
-    createRedisEventTarget<CustomEvent>({ publishClient: catching(publishClient, report), subscribeClient: catching(subscribeClient, report) }),
+    localTopic(
+      "brokerReconnected",
+      reconnected,
+      createRedisEventTarget<CustomEvent>({
+        publishClient: catching(publishClient, { publish: publishFailed, subscribe: report, unsubscribe: report }),
+        subscribeClient: catching(subscribeClient, { publish: report, subscribe: report, unsubscribe: report }),
+      }),
+    ),
   );
   return {
     pubsub: createPubSub<LiveTopics>({ eventTarget: counted.target }),
     listenerCount: counted.count,
+    publishFailures: () => publishFailures,
     async close() {
-      // quit, not disconnect: unsubscribes still on their way are answered first
       await new Promise((resolve) => setImmediate(resolve));
-      await Promise.allSettled([publishClient.quit(), subscribeClient.quit()]);
+      await Promise.all([leave(publishClient), leave(subscribeClient)]);
     },
   };
 }
 
-/** The client, with the commands the event target sends unawaited answering failures to `report`. */
-function catching(client: Redis, report: (error: unknown) => void): Redis {
-  const unawaited = new Set(["publish", "subscribe", "unsubscribe"]);
+/** How long a closing client waits for Redis to answer its QUIT. */
+const QUIT_WAIT_MS = 1_000;
+
+/**
+ * Quit, not disconnect, when connected: unsubscribes still on their way are answered first. While
+ * Redis is away a QUIT would wait in the offline queue for ever: then, and after a while, just disconnect.
+ */
+async function leave(client: Redis): Promise<void> {
+  if (client.status === "ready") {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([client.quit().catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, QUIT_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+  client.disconnect();
+}
+
+/** The target, except that one topic stays in this process (on `local`). */
+function localTopic(topic: string, local: PubSubEventTarget<LiveTopics>, target: PubSubEventTarget<LiveTopics>): PubSubEventTarget<LiveTopics> {
+  return {
+    addEventListener: (type, callback) => (type === topic ? local.addEventListener(type, callback) : target.addEventListener(type, callback)),
+    removeEventListener: (type, callback) =>
+      type === topic ? local.removeEventListener(type, callback) : target.removeEventListener(type, callback),
+    dispatchEvent: (event) => (event.type === topic ? local.dispatchEvent(event) : target.dispatchEvent(event)),
+  };
+}
+
+type Unawaited = "publish" | "subscribe" | "unsubscribe";
+
+/** The client, with the commands the event target sends unawaited answering their failures to `reports`. */
+function catching(client: Redis, reports: Record<Unawaited, (error: unknown) => void>): Redis {
+  const isUnawaited = (name: string): name is Unawaited => Object.hasOwn(reports, name);
   return new Proxy(client, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof property !== "string" || !unawaited.has(property) || typeof value !== "function") return value;
+      if (typeof property !== "string" || !isUnawaited(property) || typeof value !== "function") return value;
+      const report = reports[property];
       return (...args: unknown[]) => {
-        const result: unknown = value.apply(target, args);
-        if (result instanceof Promise) result.catch(report);
-        return result;
+        try {
+          const result: unknown = value.apply(target, args);
+          if (result instanceof Promise) result.catch(report);
+          return result;
+        } catch (error) {
+          report(error); // never into the caller: a write's answer does not depend on its announcement
+          return undefined;
+        }
       };
     },
   });

@@ -1,11 +1,12 @@
 // A story's events for a subscriber: every event after a position, in order, then
 // live ones, exactly once. Live messages only wake the reader; the events are always
-// read from the log by seq, so a message lost or late leaves no gap. A Repeater, so the
-// client leaving stops it at once, even while it waits for the next wake-up; the story's
-// deletion ends it with NOT_FOUND.
+// read from the log by seq, so a message lost or late leaves no gap, and the reader
+// re-reads when the connection to Redis comes back and every few seconds anyway. A
+// Repeater, so the client leaving stops it at once, even while it waits for the next
+// wake-up; the story's deletion ends it with NOT_FOUND.
 import { Repeater } from "graphql-yoga";
 import type { DbClient } from "../database/types.ts";
-import { readStream, type StoredEvent } from "../eventstore/eventStore.ts";
+import { readStream, streamRevision, type StoredEvent } from "../eventstore/eventStore.ts";
 import { notFound } from "../domain/errors.ts";
 import { isStoryDeleted, type LivePubSub } from "./pubsub.ts";
 
@@ -13,10 +14,28 @@ const PAGE = 500;
 /** Re-reads the log this often when no message came, in case one was lost on the way. */
 const SAFETY_POLL_MS = 5_000;
 
-export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string, after: number): AsyncIterableIterator<StoredEvent> {
-  return new Repeater<StoredEvent>(async (push, stop) => {
+/** Where a feed starts: after this seq, or after the story's revision when it subscribes ("now"). */
+export type FeedStart = number | "now";
+
+export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string, after: FeedStart): AsyncIterableIterator<StoredEvent> {
+  return storyLogFeed(db, pubsub, storyId, after, async (page) => page);
+}
+
+/**
+ * The feed's technique, for whatever a subscriber makes of the events: each page read
+ * from the log becomes the values `expand` answers (none, one or several per event).
+ */
+export function storyLogFeed<Out>(
+  db: DbClient,
+  pubsub: LivePubSub,
+  storyId: string,
+  after: FeedStart,
+  expand: (page: StoredEvent[]) => Promise<Out[]>,
+): AsyncIterableIterator<Out> {
+  return new Repeater<Out>(async (push, stop) => {
     // Subscribe before the first read: whatever commits from here on either is read or wakes us.
     const live = pubsub.subscribe("storyChanged", storyId)[Symbol.asyncIterator]();
+    const reconnected = pubsub.subscribe("brokerReconnected")[Symbol.asyncIterator]();
     const wakeUp = new Signal();
     let stopped = false;
     let liveEnded = false;
@@ -25,6 +44,7 @@ export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string
       stopped = true;
       wakeUp.raise();
       void live.return?.();
+      void reconnected.return?.();
     });
     void (async () => {
       try {
@@ -39,16 +59,26 @@ export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string
         wakeUp.raise();
       }
     })();
+    // messages published while Redis was away are lost: read the log as soon as it is back
+    void (async () => {
+      for (;;) {
+        const next = await reconnected.next();
+        if (next.done) break;
+        wakeUp.raise();
+      }
+    })();
 
-    let last = after;
     try {
+      let last = after === "now" ? await streamRevision(db, storyId) : after;
       while (!stopped) {
         for (;;) {
           const page = await readStream(db, storyId, { after: last, limit: PAGE });
-          for (const event of page) {
+          const values = await expand(page);
+          if (stopped) return;
+          last = page.at(-1)?.seq ?? last;
+          for (const value of values) {
             if (stopped) return;
-            last = event.seq;
-            await push(event);
+            await push(value);
           }
           if (page.length < PAGE || stopped) break;
         }
@@ -62,6 +92,7 @@ export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string
       if (!stopped) throw error; // after the client left, nobody is there to tell
     } finally {
       await live.return?.();
+      await reconnected.return?.();
     }
   });
 }

@@ -8,20 +8,47 @@ import { createLiveMessaging } from "../live/pubsub.ts";
 import { GenerationService } from "../ai/generations.ts";
 import { readAiConfig } from "../ai/config.ts";
 import { createApp } from "./app.ts";
-import { createLogger } from "./logger.ts";
+import { createLogger, type Logger } from "./logger.ts";
 
 /** The longest a clean stop may take before the process leaves anyway. */
 const STOP_DEADLINE_MS = 9_000;
+/** Stray failures are logged at most this often; the ones in between are counted. */
+const STRAY_LOG_MS = 10_000;
+
+/**
+ * A library's rejection nobody handled, or an error thrown from a timer or an event handler,
+ * must not take every request and subscription of this instance down with it: the writes
+ * themselves are transactions, so whatever failed left nothing half-done. Logged, not fatal.
+ */
+function surviveStrayFailures(logger: Logger): void {
+  let lastLogged = 0;
+  let unlogged = 0;
+  const log = (kind: string) => (error: unknown) => {
+    const now = Date.now();
+    if (now - lastLogged < STRAY_LOG_MS) {
+      unlogged++;
+      return;
+    }
+    const skipped = unlogged ? ` (${unlogged} more since the last one)` : "";
+    lastLogged = now;
+    unlogged = 0;
+    logger.error(`${kind}, kept running${skipped}:`, error);
+  };
+  process.on("unhandledRejection", log("unhandled rejection"));
+  process.on("uncaughtException", log("uncaught exception"));
+}
 
 async function main() {
   const config = readConfig();
   const logger = createLogger({ format: config.logFormat });
+  surviveStrayFailures(logger);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
     purpose: "story-spark server",
     log: (line) => logger.info(line),
+    warn: (message, error) => logger.warn(message, error),
   });
   const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
   const throttle = createAuthThrottle({

@@ -51,19 +51,26 @@ export type TestServerOptions = {
   auth?: AuthThrottleOptions;
   /** caps, re-checks and timeouts of live subscriptions (defaults otherwise) */
   live?: Partial<LiveLimits>;
+  /** the Redis live messages go through (TEST_REDIS_URL otherwise; in process when neither) */
+  redisUrl?: string;
 };
 
 export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
   const database = existing ?? (await createTestDatabase());
-  const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, purpose: "test server" });
-  const tokens = createTokenService({ secret: TEST_TOKEN_SECRET, dataDir: database.dataDir, ttl: "1h" });
   const loggedErrors: unknown[] = [];
-  const live = createLiveMessaging(process.env.TEST_REDIS_URL);
-  const throttle = createAuthThrottle(options.auth);
-  const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
   const logger = options.logLines
     ? createLogger({ format: "json", level: "debug", write: (line) => options.logLines!.push(line) })
     : { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } };
+  const db = await openDatabase({
+    databaseUrl: database.databaseUrl,
+    dataDir: database.dataDir,
+    purpose: "test server",
+    warn: (message, error) => logger.warn(message, error),
+  });
+  const tokens = createTokenService({ secret: TEST_TOKEN_SECRET, dataDir: database.dataDir, ttl: "1h" });
+  const live = createLiveMessaging(options.redisUrl ?? process.env.TEST_REDIS_URL, (message, error) => logger.warn(message, error));
+  const throttle = createAuthThrottle(options.auth);
+  const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
   const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, logger, policy: developmentPolicy(options.policy), live: options.live });
   const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -1,8 +1,7 @@
 // StoryModule, the ModuleName enum, writing and clearing a module, and moduleUpdated.
 import { builder } from "../builder.ts";
 import { loadAll, loadersForMessage, orNotFound } from "../loaders.ts";
-import type { StoryAppended } from "../../live/pubsub.ts";
-import { storyMessages } from "../../live/storyMessages.ts";
+import { moduleUpdateFeed, type ModuleChange } from "../../live/moduleUpdateFeed.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
 import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
@@ -10,6 +9,8 @@ import { metadataOf, MetadataType } from "./metadata.ts";
 import { changeStory, StoryChangeInterface, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
 import type { GraphQLContext } from "../context.ts";
 import { recordModuleRun } from "../../analytics/usage.ts";
+import { isConnectionLost } from "../../database/connectionErrors.ts";
+import { StorySparkError } from "../../domain/errors.ts";
 
 export const ModuleNameEnum = builder.enumType("ModuleName", {
   description: "The five modules, in the order a story is developed.",
@@ -55,7 +56,10 @@ async function withModuleRun(context: GraphQLContext, module: ModuleName, outcom
       source: "manual",
       outcome,
       durationMs: performance.now() - started,
-    }).catch((error: unknown) => context.logger.error("module usage log failed", error));
+    }).catch((error: unknown) =>
+      // a lost connection was reported by the pool already; anything else is unexpected
+      isConnectionLost(error) ? context.logger.warn("module usage log lost its connection") : context.logger.error("module usage log failed", error),
+    );
   }
   return change;
 }
@@ -115,9 +119,7 @@ builder.mutationFields((t) => ({
 
 // ------------------------------------------------------------------ live updates
 
-type ModuleUpdateMessage = StoryAppended & { module: ModuleName };
-
-const ModuleUpdate = builder.objectRef<ModuleUpdateMessage>("ModuleUpdate").implement({
+const ModuleUpdate = builder.objectRef<ModuleChange>("ModuleUpdate").implement({
   description: "A module's content changed: by a write, a clear, undo, redo, a restore or a generation.",
   interfaces: () => [StoryChangeInterface],
   fields: (t) => ({
@@ -136,15 +138,22 @@ builder.subscriptionField("moduleUpdated", (t) =>
   t.field({
     type: ModuleUpdate,
     authScopes: { signedIn: true },
-    description: "One message per module whose content changes in the story (of one module, when given).",
-    args: { storyId: t.arg.id({ required: true }), module: t.arg({ type: ModuleNameEnum }) },
+    description:
+      "One message per module whose content changes in the story (of one module, when given), in the log's order, each exactly once. " +
+      "With `after`, the changes made by events with seq > after come first, then live ones.",
+    args: {
+      storyId: t.arg.id({ required: true }),
+      module: t.arg({ type: ModuleNameEnum }),
+      after: t.arg.int({ description: "A story revision (an event's seq); default: from now on." }),
+    },
     subscribe: async (_root, args, context) => {
       const storyId = idOf("Story", args.storyId);
       orNotFound(await context.loaders.story.load(storyId), "story");
-      const only = args.module ?? null;
-      return storyMessages(context.pubsub, "storyChanged", storyId, (message) =>
-        message.modules.filter((module) => only === null || only === module).map((module) => ({ ...message, module })),
-      );
+      if (args.after !== null && args.after !== undefined && args.after < 0) {
+        throw new StorySparkError("BAD_USER_INPUT", "after: a revision, 0 or more", { field: "after" });
+      }
+      // read from the log, not from the messages, so that a message lost while Redis was away leaves no gap
+      return moduleUpdateFeed(context.db.prisma, context.pubsub, storyId, { after: args.after ?? "now", only: args.module ?? null });
     },
     resolve: (update, _args, context) => {
       context.loaders = loadersForMessage(context.db, context.viewer, update.eventId); // each message reads afresh

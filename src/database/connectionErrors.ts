@@ -1,0 +1,109 @@
+// PostgreSQL connections that break (failover, restart, pooler idle kill, pg_terminate_backend):
+// reported once per burst, and recognised when they fail a request, so that the client gets
+// a retryable SERVICE_UNAVAILABLE instead of an internal error.
+import { DriverAdapterError, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory, type Transaction } from "@prisma/driver-adapter-utils";
+
+/** How long after a broken connection is reported further breaks are only counted. */
+const BURST_MS = 10_000;
+
+/**
+ * A listener for the pool's and its clients' 'error' events. A failover or restart breaks
+ * every connection at once: the first break of a burst is reported, with how many the
+ * previous burst had after its first.
+ */
+export function reportConnectionErrors(warn: (message: string, error: unknown) => void, now: () => number = Date.now): (error: Error) => void {
+  let burstStartedAt = -Infinity;
+  let unreported = 0;
+  return (error) => {
+    if (now() - burstStartedAt < BURST_MS) {
+      unreported++;
+      return;
+    }
+    const earlier = unreported > 0 ? ` (${unreported} more in the previous burst)` : "";
+    burstStartedAt = now();
+    unreported = 0;
+    warn(`a database connection broke; the pool opens a new one when needed${earlier}:`, describe(error));
+  };
+}
+
+function describe(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? `${code} ${error.message}` : error.message;
+}
+
+/** The pool's clients whose connection broke, and the errors that broke them. */
+export type BrokenConnections = { readonly clients: WeakSet<object>; readonly errors: WeakSet<object> };
+
+export function brokenConnections(): BrokenConnections {
+  return { clients: new WeakSet(), errors: new WeakSet() };
+}
+
+/**
+ * node-postgres fails the statements of a broken connection with plain errors that carry
+ * no code ("Connection terminated unexpectedly" — the very error the client emits — and,
+ * for later statements of a transaction, a fresh "not queryable" error), which the adapter
+ * passes on as they are. This wrapper turns them into the adapter's own ConnectionClosed
+ * error, recognised by identity: the error the client emitted, or any error of a
+ * transaction whose client broke.
+ */
+export function recogniseBrokenConnections(
+  factory: SqlMigrationAwareDriverAdapterFactory,
+  broken: BrokenConnections,
+): SqlMigrationAwareDriverAdapterFactory {
+  return new Proxy(factory, {
+    get(target, prop, receiver) {
+      if (prop === "connect") return async () => guard(await target.connect(), broken, () => false);
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}
+
+const GUARDED = new Set<PropertyKey>(["queryRaw", "executeRaw", "executeScript", "createSavepoint", "rollbackToSavepoint", "releaseSavepoint"]);
+
+function guard<T extends SqlDriverAdapter | Transaction>(queryable: T, broken: BrokenConnections, clientBroke: () => boolean): T {
+  const translate = (error: unknown): unknown =>
+    error instanceof DriverAdapterError || !(broken.errors.has(error as object) || clientBroke())
+      ? error
+      : new DriverAdapterError({ kind: "ConnectionClosed" });
+  return new Proxy(queryable, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop === "startTransaction") {
+        return async (...args: unknown[]) => {
+          const transaction = (await value.apply(target, args).catch((error: unknown) => Promise.reject(translate(error)))) as Transaction;
+          // the adapter's transaction keeps its pg client in `client` (not part of its typings)
+          const client: unknown = Reflect.get(transaction, "client");
+          return guard(transaction, broken, () => typeof client === "object" && client !== null && broken.clients.has(client));
+        };
+      }
+      if (!GUARDED.has(prop)) return value.bind(target);
+      return (...args: unknown[]) => value.apply(target, args).catch((error: unknown) => Promise.reject(translate(error)));
+    },
+  });
+}
+
+const CLOSED_KINDS = new Set(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout", "TooManyConnections"]);
+/** Prisma's codes for a database that can't be reached (P1001) or closed the connection (P1017). */
+const PRISMA_CODES = new Set(["P1001", "P1002", "P1017"]);
+
+/**
+ * Whether an error means the database connection was lost or unavailable, so that the
+ * statement did not complete and PostgreSQL rolled back its transaction: SQLSTATE class 08
+ * (connection exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot connect now),
+ * the adapter's closed-connection kinds, and Prisma's P1001/P1017 — looked for in the error,
+ * in Prisma's `meta.driverAdapterError` and in `cause`s.
+ */
+export function isConnectionLost(error: unknown, depth = 0): boolean {
+  if (typeof error !== "object" || error === null || depth > 4) return false;
+  const { code, kind, originalCode, meta, cause } = error as Record<string, unknown>;
+  if (typeof code === "string" && (PRISMA_CODES.has(code) || isConnectionSqlState(code))) return true;
+  if (typeof originalCode === "string" && isConnectionSqlState(originalCode)) return true;
+  if (typeof kind === "string" && CLOSED_KINDS.has(kind)) return true;
+  const adapterError = typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>).driverAdapterError : undefined;
+  return isConnectionLost(adapterError, depth + 1) || isConnectionLost(cause, depth + 1);
+}
+
+function isConnectionSqlState(code: string): boolean {
+  return /^08[0-9A-Z]{3}$/.test(code) || code === "57P01" || code === "57P02" || code === "57P03";
+}
