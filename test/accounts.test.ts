@@ -209,10 +209,10 @@ describe("a new password", () => {
     await signUp(server, uniqueEmail("long"), "long passphrase ".repeat(16));
   });
 
-  it("is hashed with scrypt at N=2^17, r=8, p=1", async () => {
+  it("is hashed with scrypt at OWASP's N=2^16, r=8, p=2", async () => {
     const { user } = await signUp(server);
     const stored = await server.db.prisma.user.findUniqueOrThrow({ where: { id: rowId(user.id) } });
-    expect(stored.passwordHash).toMatch(/^scrypt\$131072\$8\$1\$[^$]+\$[^$]+$/);
+    expect(stored.passwordHash).toMatch(/^scrypt\$65536\$8\$2\$[^$]+\$[^$]+$/);
   });
 });
 
@@ -273,7 +273,7 @@ describe("a password hashed with the old parameters (N=2^14)", () => {
 
     expect(rowId((await server.query(SignIn, { input: { email, password: PASSWORD } })).signIn.user.id)).toBe(id);
     const renewed = (await server.db.prisma.user.findUniqueOrThrow({ where: { id } })).passwordHash;
-    expect(renewed).toMatch(/^scrypt\$131072\$8\$1\$/);
+    expect(renewed).toMatch(/^scrypt\$65536\$8\$2\$/);
     expect(renewed).not.toBe(oldHash);
     // the new hash is the same password
     expect(rowId((await server.query(SignIn, { input: { email, password: PASSWORD } })).signIn.user.id)).toBe(id);

@@ -21,7 +21,7 @@ export type AuthLimits = {
   lockoutMaxSeconds: number;
   /** failures in a row are forgotten after this long without one (and at once by a success) */
   lockoutResetSeconds: number;
-  /** password hashes computed at once (128 MiB each) */
+  /** password hashes computed at once (64 MiB each) */
   hashConcurrency: number;
   /** hashes waiting for a slot before more are refused with RATE_LIMITED */
   hashQueue: number;

@@ -2,7 +2,7 @@
 // email, failures per address, and a lock-out that doubles with each failure past the first few for
 // one email from one address. In memory, or in Redis (REDIS_URL) so that every instance counts alike;
 // when Redis is away, each instance falls back to counting in its own memory, and nobody is refused
-// for it. Also bounds how many password hashes run at once: scrypt takes 128 MiB each.
+// for it. Also bounds how many password hashes run at once: scrypt takes 64 MiB each.
 import { createHash } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import { Redis } from "ioredis";

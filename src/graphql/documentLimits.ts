@@ -129,13 +129,14 @@ export function useDocumentLimits(limits: DocumentLimits): Plugin {
       variables: isRecord(args.variableValues) ? args.variableValues : {},
       operationName: args.operationName ?? null,
     };
+    // list arguments first, on the raw variables: coercing 100,000 ids would already cost
+    const tooLong = validate(args.schema, args.document, [listArgumentsRule(request.variables)]);
+    if (tooLong.length > 0) return setResultAndStopExecution({ errors: tooLong.slice(0, 1) });
     // variables that don't fit their types are answered by the execution, naming the variable
     const operation = getOperationAST(args.document, request.operationName ?? undefined);
     if (!operation || "errors" in getVariableValues(args.schema, operation.variableDefinitions ?? [], request.variables, { maxErrors: 1 })) return;
-    let errors = validate(args.schema, args.document, [listArgumentsRule(request.variables)]);
-    // list arguments first: the cost rule reads their items
-    if (errors.length === 0) errors = validate(args.schema, args.document, [costRule(limits, request)]);
-    if (errors.length > 0) setResultAndStopExecution({ errors: errors.slice(0, 1) });
+    const tooCostly = validate(args.schema, args.document, [costRule(limits, request)]);
+    if (tooCostly.length > 0) setResultAndStopExecution({ errors: tooCostly.slice(0, 1) });
   };
   return {
     onParse: ({ setParseFn }) => setParseFn(parseWithLimit),
