@@ -13,6 +13,8 @@ export type LiveLimits = {
   anonymousIdleMs: number;
   /** every socket is pinged this often and dropped when the previous ping got no pong (WS_PING_INTERVAL_MS) */
   pingIntervalMs: number;
+  /** history page reads for subscribers that are behind, at once in the process; 0 = unbounded (CATCHUP_CONCURRENCY) */
+  catchUpConcurrency: number;
 };
 
 export const DEFAULT_LIVE_LIMITS: LiveLimits = {
@@ -22,6 +24,7 @@ export const DEFAULT_LIVE_LIMITS: LiveLimits = {
   connectionInitWaitMs: 3_000,
   anonymousIdleMs: 10_000,
   pingIntervalMs: 30_000,
+  catchUpConcurrency: 2,
 };
 
 /** The largest WebSocket message is the HTTP body limit (MAX_BODY_BYTES, src/server/policy.ts), not a limit of its own. */
@@ -34,5 +37,6 @@ export function readLiveLimits(int: (name: string, fallback: number) => number):
     connectionInitWaitMs: int("WS_CONNECTION_INIT_TIMEOUT_MS", d.connectionInitWaitMs),
     anonymousIdleMs: int("WS_ANONYMOUS_IDLE_MS", d.anonymousIdleMs),
     pingIntervalMs: int("WS_PING_INTERVAL_MS", d.pingIntervalMs),
+    catchUpConcurrency: int("CATCHUP_CONCURRENCY", d.catchUpConcurrency),
   };
 }

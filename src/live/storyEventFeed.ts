@@ -3,14 +3,21 @@
 // read from the log by seq, so a message lost or late leaves no gap, and the reader
 // re-reads when the connection to Redis comes back and every few seconds anyway. A
 // Repeater, so the client leaving stops it at once, even while it waits for the next
-// wake-up; the story's deletion ends it with NOT_FOUND.
+// wake-up; the story's deletion ends it with NOT_FOUND. Reading history for a subscriber
+// that is behind is paged small and bounded process-wide (catchUpLimiter.ts), so many
+// catch-ups at once leave the writers their share.
+import { setImmediate } from "node:timers/promises";
 import { Repeater } from "graphql-yoga";
 import type { DbClient } from "../database/types.ts";
 import { readStream, streamRevision, type StoredEvent } from "../eventstore/eventStore.ts";
 import { notFound } from "../domain/errors.ts";
 import { isStoryDeleted, type LivePubSub } from "./pubsub.ts";
+import { catchUpLimiter } from "./catchUpLimiter.ts";
 
-const PAGE = 500;
+/** Small pages: one subscriber's page read holds a connection and the event loop only briefly. */
+const PAGE = 200;
+/** How long a catch-up keeps its place while its page goes out to the client. */
+const PERMIT_PUSH_MS = 250;
 /** Re-reads the log this often when no message came, in case one was lost on the way. */
 const SAFETY_POLL_MS = 5_000;
 
@@ -70,17 +77,33 @@ export function storyLogFeed<Out>(
 
     try {
       let last = after === "now" ? await streamRevision(db, storyId) : after;
+      // behind: reading history, which waits its turn; caught up: a wake-up's few new events, read at once
+      let behind = after !== "now";
       while (!stopped) {
         for (;;) {
-          const page = await readStream(db, storyId, { after: last, limit: PAGE });
-          const values = await expand(page);
-          if (stopped) return;
-          last = page.at(-1)?.seq ?? last;
-          for (const value of values) {
+          const permit = behind ? await catchUpLimiter.acquire() : null;
+          let timer: NodeJS.Timeout | undefined;
+          let page: StoredEvent[];
+          try {
+            page = await readStream(db, storyId, { after: last, limit: PAGE });
+            const values = await expand(page);
             if (stopped) return;
-            await push(value);
+            last = page.at(-1)?.seq ?? last;
+            // a client slow to take its page gives the place back to the others
+            if (permit) timer = setTimeout(permit.release, PERMIT_PUSH_MS);
+            // push resolves when the value is taken: a slow client slows its own reads, and
+            // the server holds one page of its history, never the whole log
+            for (const value of values) {
+              if (stopped) return;
+              await push(value);
+            }
+          } finally {
+            clearTimeout(timer);
+            permit?.release();
           }
-          if (page.length < PAGE || stopped) break;
+          behind = page.length === PAGE;
+          if (!behind || stopped) break;
+          await setImmediate(); // between pages, the writers' turn on the event loop
         }
         if (stopped || liveEnded) return;
         if (deleted) throw notFound("story");

@@ -15,6 +15,7 @@ import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
 import { serveWebSockets } from "./webSocket.ts";
 import { LiveSubscriptions, tokenHolderOf } from "../live/liveSubscriptions.ts";
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from "../live/limits.ts";
+import { catchUpLimiter } from "../live/catchUpLimiter.ts";
 import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
 import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logger.ts";
@@ -44,9 +45,12 @@ export function createApp(options: AppOptions) {
     logger,
   };
   const policy = options.policy ?? developmentPolicy();
+  const liveLimits: LiveLimits = { ...DEFAULT_LIVE_LIMITS, ...options.live };
+  // catch-ups share one limiter per process: reading history must not starve the writers
+  catchUpLimiter.setLimit(liveLimits.catchUpConcurrency);
   // the context's own check decides whether a token is still good, for live subscriptions too
   const live = new LiveSubscriptions(
-    { ...DEFAULT_LIVE_LIMITS, ...options.live },
+    liveLimits,
     async (client) => {
       const { viewer } = await verifyViewer(services, client.authorization);
       return viewer ? tokenHolderOf(viewer) : null;
