@@ -1,15 +1,14 @@
 // Catch-ups share fairly: many subscribers reading a long history at once take turns
 // (at most CATCHUP_CONCURRENCY page reads at a time in the process) and each still gets
 // every event exactly once, in order, with the writes made meanwhile after them.
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { importStory } from "../src/commands/importStory.ts";
 import { encodeGlobalId } from "../src/graphql/globalIds.ts";
 import { catchUpLimiter, catchUpReadsInFlight } from "../src/live/catchUpLimiter.ts";
 import { graphql } from "./generated/gql.ts";
-import { SignUp, WriteModule } from "./support/documents.ts";
+import { WriteModule } from "./support/documents.ts";
 import { subscribeWs, wsClient } from "./support/live.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { importLongStory } from "./support/fixtures.ts";
 
 const EVENTS = 3_000;
 const SUBSCRIBERS = 6;
@@ -29,16 +28,8 @@ let storyId: string;
 // Given a story of 3,000 events (created, then retitled), imported as a generated export.
 beforeAll(async () => {
   server = await startTestServer();
-  const email = `catcher-${randomUUID().slice(0, 8)}@example.com`;
-  ({ signUp: { token } } = await server.query(SignUp, { input: { email, username: "catcher", password: "correct horse battery" } }));
-  const owner = await server.db.prisma.user.findUniqueOrThrow({ where: { email } });
-  const createdAt = new Date().toISOString();
-  const events = Array.from({ length: EVENTS }, (_, i) =>
-    i === 0
-      ? { seq: 1, type: "StoryCreated", schemaVersion: 1, payload: { title: "Title 1", version: { number: 1 } }, createdAt }
-      : { seq: i + 1, type: "StoryDetailsChanged", schemaVersion: 1, payload: { title: `Title ${i + 1}` }, createdAt },
-  );
-  const imported = await importStory(server.db, owner.id, { format: "story-spark.story", formatVersion: 1, events });
+  const imported = await importLongStory(server, "catcher", EVENTS);
+  token = imported.token;
   storyId = encodeGlobalId("Story", imported.storyId); // as clients know it
 }, 120_000);
 afterAll(() => server?.close());

@@ -3,13 +3,11 @@
 // 65,536 of 1,044,245 bytes, exit 0).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { importStory } from "../src/commands/importStory.ts";
 import { buildStoryExport } from "../src/history/exportStory.ts";
-import { SignUp } from "./support/documents.ts";
 import { databaseEnv } from "./support/processes.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
+import { importLongStory } from "./support/fixtures.ts";
 
 const EVENTS = 10_000;
 
@@ -21,16 +19,7 @@ let eventsInTable: number;
 // Given a story of 10,000 events (created, then retitled), imported as a generated export.
 beforeAll(async () => {
   server = await startTestServer();
-  const email = `piper-${randomUUID().slice(0, 8)}@example.com`;
-  await server.query(SignUp, { input: { email, username: "piper", password: "correct horse battery" } });
-  const owner = await server.db.prisma.user.findUniqueOrThrow({ where: { email } });
-  const createdAt = new Date().toISOString();
-  const events = Array.from({ length: EVENTS }, (_, i) =>
-    i === 0
-      ? { seq: 1, type: "StoryCreated", schemaVersion: 1, payload: { title: "Title 1", version: { number: 1 } }, createdAt }
-      : { seq: i + 1, type: "StoryDetailsChanged", schemaVersion: 1, payload: { title: `Title ${i + 1}` }, createdAt },
-  );
-  ({ storyId } = await importStory(server.db, owner.id, { format: "story-spark.story", formatVersion: 1, events }));
+  ({ storyId } = await importLongStory(server, "piper", EVENTS));
   // what `export` prints, but for the time it was made at
   expectedExport = `${JSON.stringify(await buildStoryExport(server.db.prisma, storyId, null), null, 2)}\n`;
   eventsInTable = await server.db.prisma.storyEvent.count({ where: { storyId } });
