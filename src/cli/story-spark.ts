@@ -27,7 +27,7 @@ commands:
                                                      a revision, replayed from its log, as JSON
   verify                                             replay every story and compare with the read tables;
                                                      exit 1 on any difference
-  rebuild                                            empty the read tables and rebuild them from the log
+  rebuild                                            build the read tables again from the log, beside the live ones, and swap them in
   export --story ID [--format json|markdown] [--output FILE]
   import FILE --owner EMAIL                          a JSON export as a new story of that user
 
@@ -81,7 +81,10 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const started = performance.now();
     const done = await rebuildReadTables(db, progress);
     progress.finish();
-    console.error(`rebuild: ${done.streams} stories from ${done.events} events in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const meanwhile = done.caughtUp > 0 ? `; ${done.caughtUp} stories written to meanwhile were caught up` : "";
+    const retries = done.swapRetries > 0 ? `; the swap gave way to readers and writers ${done.swapRetries} times` : "";
+    console.error(`rebuild: ${done.streams} stories from ${done.events} events in ${seconds} s${meanwhile}${retries}.`);
     return 0;
   },
 

@@ -91,17 +91,29 @@ const PRISMA_CODES = new Set(["P1001", "P1002", "P1017"]);
  * Whether an error means the database connection was lost or unavailable, so that the
  * statement did not complete and PostgreSQL rolled back its transaction: SQLSTATE class 08
  * (connection exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot connect now),
- * the adapter's closed-connection kinds, and Prisma's P1001/P1017 — looked for in the error,
- * in Prisma's `meta.driverAdapterError` and in `cause`s.
+ * the adapter's closed-connection kinds, and Prisma's P1001/P1017.
  */
-export function isConnectionLost(error: unknown, depth = 0): boolean {
+export function isConnectionLost(error: unknown): boolean {
+  return someErrorFact(error, ({ code, kind }) => (typeof kind === "string" && CLOSED_KINDS.has(kind)) || (code !== null && (PRISMA_CODES.has(code) || isConnectionSqlState(code))));
+}
+
+/** Whether a statement gave up waiting for a lock (SQLSTATE 55P03, lock_timeout). */
+export function isLockTimeout(error: unknown): boolean {
+  return someErrorFact(error, ({ code }) => code === "55P03");
+}
+
+/**
+ * Looks for a fact in the error, in Prisma's `meta.driverAdapterError` and in `cause`s: the
+ * adapters keep PostgreSQL's SQLSTATE as `originalCode`, Prisma's own errors have `code`.
+ */
+function someErrorFact(error: unknown, test: (fact: { code: string | null; kind: unknown }) => boolean, depth = 0): boolean {
   if (typeof error !== "object" || error === null || depth > 4) return false;
   const { code, kind, originalCode, meta, cause } = error as Record<string, unknown>;
-  if (typeof code === "string" && (PRISMA_CODES.has(code) || isConnectionSqlState(code))) return true;
-  if (typeof originalCode === "string" && isConnectionSqlState(originalCode)) return true;
-  if (typeof kind === "string" && CLOSED_KINDS.has(kind)) return true;
+  if (typeof code === "string" && test({ code, kind })) return true;
+  if (typeof originalCode === "string" && test({ code: originalCode, kind })) return true;
+  if (test({ code: null, kind })) return true;
   const adapterError = typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>).driverAdapterError : undefined;
-  return isConnectionLost(adapterError, depth + 1) || isConnectionLost(cause, depth + 1);
+  return someErrorFact(adapterError, test, depth + 1) || someErrorFact(cause, test, depth + 1);
 }
 
 function isConnectionSqlState(code: string): boolean {
