@@ -15,6 +15,8 @@ export type Config = {
   tokenTtl: string;
   /** pg pool size per process */
   databasePoolSize: number;
+  /** how long a statement may go unanswered before its connection is given up as dead */
+  databaseQueryTimeoutMs: number;
   /** Redis for live messages across instances; absent → in-process */
   redisUrl: string | undefined;
   /** what the HTTP and WebSocket server lets through (src/server/policy.ts) */
@@ -36,6 +38,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: env.JWT_SECRET || undefined,
     tokenTtl: env.TOKEN_TTL || "30d",
     databasePoolSize: intFrom(env, "DATABASE_POOL_SIZE", 20),
+    databaseQueryTimeoutMs: intFrom(env, "DATABASE_QUERY_TIMEOUT_MS", 15_000),
     redisUrl: env.REDIS_URL || undefined,
     policy: readServerPolicy(env, (name, fallback) => intFrom(env, name, fallback)),
     live: readLiveLimits((name, fallback) => intFrom(env, name, fallback)),

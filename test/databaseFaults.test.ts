@@ -2,10 +2,11 @@
 // here pg_terminate_backend): the process survives, the request answers a retryable
 // SERVICE_UNAVAILABLE, nothing half-done is committed, and the pool replaces the connection.
 // The embedded database has no connections to kill.
+import net from "node:net";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { StoryEvents, WriteModule } from "./support/documents.ts";
-import { backend } from "./support/databases.ts";
+import { backend, createTestDatabase } from "./support/databases.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
 import { idOf } from "../src/graphql/globalIds.ts";
@@ -165,4 +166,83 @@ describe.skipIf(backend === "pglite")("database connections that die", () => {
     }
     throw new Error("no request waited for the story's lock");
   }
+});
+
+/**
+ * A TCP relay to PostgreSQL that can stop answering, as a database behind a failover or a
+ * dropped route does: connections stay open, and nothing comes back.
+ */
+async function silenceableRelay(target: URL) {
+  const sockets = new Set<net.Socket>();
+  let silent = false;
+  const relay = net.createServer((client) => {
+    sockets.add(client);
+    client.on("close", () => sockets.delete(client));
+    client.on("error", () => {});
+    if (silent) return; // accepted, never answered
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    sockets.add(upstream);
+    upstream.on("close", () => sockets.delete(upstream));
+    upstream.on("error", () => client.destroy());
+    client.on("data", (chunk) => !silent && upstream.write(chunk));
+    upstream.on("data", (chunk) => !silent && client.write(chunk));
+    client.on("close", () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  const url = new URL(target);
+  url.hostname = "127.0.0.1";
+  url.port = String((relay.address() as net.AddressInfo).port);
+  return {
+    url: url.toString(),
+    silence: () => void (silent = true),
+    answer: () => void (silent = false),
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    },
+  };
+}
+
+describe.skipIf(backend === "pglite")("a database that stops answering", () => {
+  it("requests answer SERVICE_UNAVAILABLE within the timeouts instead of hanging, and the server recovers when it answers again", async () => {
+    const database = await createTestDatabase();
+    const relay = await silenceableRelay(new URL(database.databaseUrl!));
+    const logLines: string[] = [];
+    const server = await startTestServer({ ...database, databaseUrl: relay.url }, { logLines, databaseQueryTimeoutMs: 1_500 });
+    try {
+      const { token } = await signUpWriter(server);
+      const storyId = await createStory(server, token);
+      relay.silence();
+
+      // on a connection the pool already holds: the statement timeout gives it up
+      const started = Date.now();
+      const writes = await Promise.all(
+        ["IDEA_SPARK", "WORLD_SEED"].map((module, i) =>
+          server.request(WriteModule, { input: { storyId, module: module as "IDEA_SPARK", output: { note: `silent ${i}` }, idempotencyKey: `silent-${i}` } }, token),
+        ),
+      );
+      const elapsed = Date.now() - started;
+      expect(writes.map(errorCodes)).toEqual([["SERVICE_UNAVAILABLE"], ["SERVICE_UNAVAILABLE"]]);
+      // the statement timeout (1.5 s) or the connect timeout (5 s), not the minutes TCP would wait
+      expect(elapsed).toBeLessThan(12_000);
+
+      relay.answer();
+      // the retries, with the same keys, are applied once each
+      const retried = await Promise.all(
+        ["IDEA_SPARK", "WORLD_SEED"].map((module, i) =>
+          server.request(WriteModule, { input: { storyId, module: module as "IDEA_SPARK", output: { note: `silent ${i}` }, idempotencyKey: `silent-${i}` } }, token),
+        ),
+      );
+      expect(retried.map((r) => r.errors)).toEqual([undefined, undefined]);
+      const events = (await server.query(StoryEvents, { id: storyId, first: 100 }, token)).story!.events;
+      expect(events.map((e) => e.type)).toEqual(["StoryCreated", "ModuleWritten", "ModuleWritten"]);
+      const entries = logLines.map((line) => JSON.parse(line) as { level: string; msg: unknown });
+      expect(entries.some((e) => e.level === "warn" && String(e.msg).startsWith("a database connection broke"))).toBe(true);
+      expect(entries.filter((e) => e.msg === "unexpected error")).toEqual([]);
+    } finally {
+      await server.stop();
+      await relay.close();
+      await database.drop();
+    }
+  }, 60_000);
 });

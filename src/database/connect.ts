@@ -31,13 +31,23 @@ export type DatabaseOptions = {
   log?: (line: string) => void;
   /** a PostgreSQL connection broke (the pool replaces it); called at most once per burst */
   warn?: (message: string, error: unknown) => void;
+  /**
+   * PostgreSQL: the longest a statement may go without an answer before its connection is
+   * given up as dead (a database behind a failover or a dropped route answers nothing, and
+   * TCP would wait for minutes). Off when omitted: the CLI's long statements are not cut.
+   */
+  queryTimeoutMs?: number;
 };
+
+/** The longest opening a PostgreSQL connection may take before the request answers SERVICE_UNAVAILABLE. */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const statements: StatementCounter = { count: 0 };
   let factory: SqlMigrationAwareDriverAdapterFactory;
   let closeDriver: () => Promise<void>;
   let kind: Database["kind"];
+  let migrationDriver = (): { factory: SqlMigrationAwareDriverAdapterFactory; end(): Promise<void> } => ({ factory, end: async () => {} });
 
   if (options.databaseUrl) {
     kind = "postgres";
@@ -45,7 +55,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // a connection killed while checked out (failover, pooler idle kill, restart) emits
     // 'error', and without a listener that event would end the process. Its request fails
     // (SERVICE_UNAVAILABLE, see src/graphql/errors.ts) and pg-pool drops the dead client.
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 20 });
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 20,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+      ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+    });
     const report = reportConnectionErrors(options.warn ?? (() => {}));
     const broken = brokenConnections();
     // pg-pool passes on an idle client's error too: each error is reported once
@@ -65,8 +81,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pool.on("release", (error: unknown, client) => {
       if (error instanceof Error && broken.clients.has(client)) broken.errors.add(error);
     });
-    factory = recogniseBrokenConnections(new PrismaPg(pool), broken);
+    factory = recogniseBrokenConnections(new PrismaPg(pool), broken, noteBreak);
     closeDriver = () => pool.end();
+    const url = options.databaseUrl;
+    // migrations may run long: they get their own connection, without the statement timeout
+    migrationDriver = () => {
+      const migrationPool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+      migrationPool.on("error", noteBreak);
+      migrationPool.on("connect", (client) => client.on("error", noteBreak));
+      return { factory: new PrismaPg(migrationPool), end: () => migrationPool.end() };
+    };
   } else {
     kind = "pglite";
     const dir = path.join(options.dataDir, "pglite");
@@ -89,11 +113,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 
   if (options.migrate !== false) {
+    const migrations = migrationDriver();
     try {
-      await applyPendingMigrations(factory, options.log ? { log: options.log } : {});
+      await applyPendingMigrations(migrations.factory, options.log ? { log: options.log } : {});
     } catch (error) {
       await closeDriver();
       throw error;
+    } finally {
+      await migrations.end();
     }
   }
 

@@ -1,6 +1,7 @@
 // PostgreSQL connections that break (failover, restart, pooler idle kill, pg_terminate_backend):
 // reported once per burst, and recognised when they fail a request, so that the client gets
 // a retryable SERVICE_UNAVAILABLE instead of an internal error.
+import pg from "pg";
 import { DriverAdapterError, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory, type Transaction } from "@prisma/driver-adapter-utils";
 
 /** How long after a broken connection is reported further breaks are only counted. */
@@ -49,20 +50,33 @@ export function brokenConnections(): BrokenConnections {
 export function recogniseBrokenConnections(
   factory: SqlMigrationAwareDriverAdapterFactory,
   broken: BrokenConnections,
+  noteUnanswered: (error: Error) => void,
 ): SqlMigrationAwareDriverAdapterFactory {
   return new Proxy(factory, {
     get(target, prop, receiver) {
-      if (prop === "connect") return async () => guard(await target.connect(), broken, () => false);
+      if (prop === "connect") return async () => guard(await target.connect(), { ...broken, noteUnanswered }, () => false);
       return Reflect.get(target, prop, receiver);
     },
   });
 }
 
+/**
+ * node-postgres's own errors, without a code, for a database that answers nothing: the pool or
+ * the client gave up opening a connection, or a statement got no answer within `query_timeout`.
+ */
+const UNANSWERED = new Set(["timeout exceeded when trying to connect", "Connection terminated due to connection timeout", "Query read timeout"]);
+const isUnanswered = (error: unknown) => error instanceof Error && UNANSWERED.has(error.message);
+
 const GUARDED = new Set<PropertyKey>(["queryRaw", "executeRaw", "executeScript", "createSavepoint", "rollbackToSavepoint", "releaseSavepoint"]);
 
-function guard<T extends SqlDriverAdapter | Transaction>(queryable: T, broken: BrokenConnections, clientBroke: () => boolean): T {
+function guard<T extends SqlDriverAdapter | Transaction>(
+  queryable: T,
+  broken: BrokenConnections & { noteUnanswered(error: Error): void },
+  clientBroke: () => boolean,
+  giveUpClient: () => void = () => {},
+): T {
   const translate = (error: unknown): unknown =>
-    error instanceof DriverAdapterError || !(broken.errors.has(error as object) || clientBroke())
+    error instanceof DriverAdapterError || !(broken.errors.has(error as object) || isUnanswered(error) || clientBroke())
       ? error
       : new DriverAdapterError({ kind: "ConnectionClosed" });
   return new Proxy(queryable, {
@@ -71,14 +85,30 @@ function guard<T extends SqlDriverAdapter | Transaction>(queryable: T, broken: B
       if (typeof value !== "function") return value;
       if (prop === "startTransaction") {
         return async (...args: unknown[]) => {
-          const transaction = (await value.apply(target, args).catch((error: unknown) => Promise.reject(translate(error)))) as Transaction;
+          const transaction = (await value.apply(target, args).catch((error: unknown) => {
+            if (isUnanswered(error)) broken.noteUnanswered(error as Error);
+            return Promise.reject(translate(error));
+          })) as Transaction;
           // the adapter's transaction keeps its pg client in `client` (not part of its typings)
           const client: unknown = Reflect.get(transaction, "client");
-          return guard(transaction, broken, () => typeof client === "object" && client !== null && broken.clients.has(client));
+          return guard(transaction, broken, () => typeof client === "object" && client !== null && broken.clients.has(client), () => {
+            // an unanswered statement leaves the connection busy: give it up, so that the
+            // transaction's ROLLBACK fails at once and the pool drops the client
+            if (!(client instanceof pg.Client)) return;
+            broken.clients.add(client);
+            (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+          });
         };
       }
       if (!GUARDED.has(prop)) return value.bind(target);
-      return (...args: unknown[]) => value.apply(target, args).catch((error: unknown) => Promise.reject(translate(error)));
+      return (...args: unknown[]) =>
+        value.apply(target, args).catch((error: unknown) => {
+          if (isUnanswered(error)) {
+            broken.noteUnanswered(error as Error);
+            giveUpClient();
+          }
+          return Promise.reject(translate(error));
+        });
     },
   });
 }

@@ -46,6 +46,7 @@ async function main() {
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
+    queryTimeoutMs: config.databaseQueryTimeoutMs,
     purpose: "story-spark server",
     log: (line) => logger.info(line),
     warn: (message, error) => logger.warn(message, error),

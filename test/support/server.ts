@@ -53,6 +53,8 @@ export type TestServerOptions = {
   live?: Partial<LiveLimits>;
   /** the Redis live messages go through (TEST_REDIS_URL otherwise; in process when neither) */
   redisUrl?: string;
+  /** PostgreSQL: how long a statement may go unanswered (off otherwise, as for the CLI) */
+  databaseQueryTimeoutMs?: number;
 };
 
 export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
@@ -65,6 +67,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     databaseUrl: database.databaseUrl,
     dataDir: database.dataDir,
     purpose: "test server",
+    ...(options.databaseQueryTimeoutMs ? { queryTimeoutMs: options.databaseQueryTimeoutMs } : {}),
     warn: (message, error) => logger.warn(message, error),
   });
   const tokens = createTokenService({ secret: TEST_TOKEN_SECRET, dataDir: database.dataDir, ttl: "1h" });
