@@ -4,6 +4,7 @@
 // is clean.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../src/database/connect.ts";
+import { Prisma } from "../src/generated/prisma/client.ts";
 import { rebuildReadTables } from "../src/projection/rebuild.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
 import { idOf } from "../src/graphql/globalIds.ts";
@@ -41,7 +42,8 @@ async function readTablesSchema(db: Database) {
     SELECT format('security %s rls=%s force=%s acl=%s', t.relname, c.relrowsecurity, c.relforcerowsecurity, c.relacl)
       FROM t JOIN pg_class c ON c.oid = t.oid
     UNION ALL
-    SELECT format('policy %s.%s', p.tablename, p.policyname) FROM pg_policies p JOIN t ON t.relname = p.tablename
+    SELECT format('policy %s.%s %s %s %s %s', p.tablename, p.policyname, p.permissive, p.roles, p.cmd, p.qual)
+      FROM pg_policies p JOIN t ON t.relname = p.tablename
     UNION ALL
     SELECT format('table %s', c.relname) FROM pg_class c
      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname LIKE '%rebuild%'
@@ -61,6 +63,23 @@ describe("rebuild", () => {
     expect(await readTablesSchema(server.db)).toEqual(before);
     expect(await server.query(StoryState, { id: storyId }, token)).toEqual(rowsBefore);
     expect(await verifyReadTables(server.db)).toEqual([]);
+  });
+
+  it.runIf(backend === "postgres")("carries a role's privileges and a policy over to the new tables", async () => {
+    const role = `rebuild_reader_${Date.now()}`;
+    await server.db.prisma.$executeRaw(Prisma.raw(`CREATE ROLE ${role}`));
+    await server.db.prisma.$executeRaw(Prisma.raw(`GRANT SELECT, UPDATE ON story_modules TO ${role} WITH GRANT OPTION`));
+    await server.db.prisma.$executeRaw(Prisma.raw(`CREATE POLICY own_modules ON story_modules FOR SELECT TO ${role} USING (module_order < 3)`));
+    try {
+      const before = await readTablesSchema(server.db);
+      expect(before.some((f) => f.fact.startsWith("policy story_modules.own_modules PERMISSIVE"))).toBe(true);
+      await rebuildReadTables(server.db);
+      expect(await readTablesSchema(server.db)).toEqual(before);
+    } finally {
+      await server.db.prisma.$executeRaw(Prisma.raw("DROP POLICY own_modules ON story_modules"));
+      await server.db.prisma.$executeRaw(Prisma.raw(`REVOKE ALL ON story_modules FROM ${role} CASCADE`));
+      await server.db.prisma.$executeRaw(Prisma.raw(`DROP ROLE ${role}`));
+    }
   });
 
   it("while readers read and writers write: nobody gets an error, no acknowledged write is lost, verify is clean", async () => {

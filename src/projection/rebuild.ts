@@ -41,7 +41,7 @@ const FEW_STORIES = 20;
 export async function rebuildReadTables(db: Database, onProgress: Progress = () => {}, options: RebuildOptions = {}): Promise<RebuildResult> {
   const prisma = db.prisma;
   return holdingRebuildLease(db, async () => {
-    const indexRenames = await prisma.$transaction((tx) => createNewTables(tx), { maxWait: 60_000, timeout: 60_000 });
+    await createNewTables(prisma);
     try {
       // every event of a transaction older than this is visible to the build that follows
       let horizon = await oldestRunningTransaction(prisma);
@@ -62,7 +62,7 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
         try {
           await prisma.$transaction(
             (tx) =>
-              swapInNewTables(tx, indexRenames, options.lockTimeoutMs ?? 200, async () => {
+              swapInNewTables(tx, options.lockTimeoutMs ?? 200, async () => {
                 // under the lock no writer is between appending and projecting: everything is committed
                 caughtUp += await catchUp(tx, horizon);
                 await forgetDeletedStories(tx);
@@ -124,7 +124,7 @@ async function catchUp(db: DbClient, horizon: string): Promise<number> {
   for (let i = 0; i < storyIds.length; i += CATCH_UP_BATCH) {
     const chunk = storyIds.slice(i, i + CATCH_UP_BATCH);
     // deleting the story row deletes its modules and versions (the foreign keys cascade)
-    await db.$executeRawUnsafe(`DELETE FROM ${NEW_READ_TABLES.stories} WHERE id = ANY($1::uuid[])`, chunk);
+    await db.$executeRaw`DELETE FROM stories_rebuild WHERE id = ANY(${chunk}::uuid[])`;
     const rows = await db.storyEvent.findMany({ where: { storyId: { in: chunk } }, orderBy: [{ storyId: "asc" }, { seq: "asc" }] });
     const streams = new Map<string, StoredEvent[]>();
     for (const row of rows) streams.set(row.storyId, [...(streams.get(row.storyId) ?? []), toStoredEvent(row)]);
@@ -136,9 +136,7 @@ async function catchUp(db: DbClient, horizon: string): Promise<number> {
 
 /** Stories deleted during the rebuild took their events with them: their rows go too. */
 async function forgetDeletedStories(db: DbClient): Promise<void> {
-  await db.$executeRawUnsafe(
-    `DELETE FROM ${NEW_READ_TABLES.stories} s WHERE NOT EXISTS (SELECT 1 FROM story_events e WHERE e.story_id = s.id)`,
-  );
+  await db.$executeRaw`DELETE FROM stories_rebuild s WHERE NOT EXISTS (SELECT 1 FROM story_events e WHERE e.story_id = s.id)`;
 }
 
 /** The oldest transaction still running, as text (xid8): older ones have all ended. */

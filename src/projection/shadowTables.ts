@@ -3,143 +3,194 @@
 // indexes, row level security, policies, privileges, foreign keys); the swap drops the live
 // tables and gives the new ones, their indexes and constraints, the live names, so that the
 // schema afterwards is exactly what the migrations made.
+//
+// What depends on the catalogue (policies, privileges, keys, index names) is read and applied
+// by PostgreSQL itself, in DO blocks: every statement sent from here is constant text.
+import { Prisma } from "../generated/prisma/client.ts";
 import type { DbClient } from "../database/types.ts";
 import type { ReadTableNames } from "./bulkInsert.ts";
 
-/** Live table and its new table, parents first. */
-const TABLES = [
-  { live: "stories", next: "stories_rebuild" },
-  { live: "story_modules", next: "story_modules_rebuild" },
-  { live: "story_versions", next: "story_versions_rebuild" },
-] as const;
-
 export const NEW_READ_TABLES: ReadTableNames = { stories: "stories_rebuild", modules: "story_modules_rebuild", versions: "story_versions_rebuild" };
 
-const childrenFirst = [...TABLES].reverse();
-const liveNames = TABLES.map((t) => t.live);
-const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+/** Each live read table and its new twin, parents first. */
+const PAIRS = `(VALUES ('stories', 'stories_rebuild', 1), ('story_modules', 'story_modules_rebuild', 2),
+                       ('story_versions', 'story_versions_rebuild', 3)) AS pair(live, next, parent_order)`;
+const LIVE_TABLES = "(to_regclass('stories'), to_regclass('story_modules'), to_regclass('story_versions'))";
 
-/** How the swap renames the new tables' indexes: each new index takes its live twin's name. */
-export type IndexRenames = { from: string; to: string }[];
+/** An index as the catalogue describes it, its name and table left out: how twins are recognised. */
+const INDEX_SHAPE = `concat_ws(' ', CASE WHEN i.indisprimary THEN 'primary' END, CASE WHEN i.indisunique THEN 'unique' END,
+                                regexp_replace(pg_get_indexdef(i.indexrelid), '^.*? USING ', ''))`;
 
 /**
  * Creates the new, empty tables (dropping any a failed rebuild left), as the live ones are
- * but for foreign keys, which come after filling (addForeignKeys). Refuses what it could
- * not carry over: a trigger, or another table's foreign key to a read table.
+ * but for foreign keys, which come after filling (addForeignKeys). Refuses what it could not
+ * carry over: a trigger, or another table's foreign key to a read table.
  */
-export async function createNewTables(tx: DbClient): Promise<IndexRenames> {
-  await refuseWhatCannotMove(tx);
-  await dropNewTables(tx);
-  const renames: IndexRenames = [];
-  for (const { live, next } of TABLES) {
-    await tx.$executeRawUnsafe(`CREATE TABLE ${quote(next)} (LIKE ${quote(live)} INCLUDING ALL)`);
-    for (const statement of await securityStatements(tx, live, next)) await tx.$executeRawUnsafe(statement);
-    renames.push(...(await indexTwins(tx, live, next)));
-  }
-  return renames;
-}
-
-export async function dropNewTables(db: DbClient): Promise<void> {
-  for (const { next } of childrenFirst) await db.$executeRawUnsafe(`DROP TABLE IF EXISTS ${quote(next)}`);
-}
+const CREATE_NEW_TABLES = `
+DO $rebuild$
+DECLARE
+  obstacles text;
+  pair record;
+  statement text;
+BEGIN
+  SELECT string_agg(what, ', ') INTO obstacles FROM (
+    SELECT format('trigger %s on %s', t.tgname, t.tgrelid::regclass) AS what
+      FROM pg_trigger t WHERE t.tgrelid IN ${LIVE_TABLES} AND NOT t.tgisinternal
+    UNION ALL
+    SELECT format('foreign key %s of %s', c.conname, c.conrelid::regclass)
+      FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid IN ${LIVE_TABLES} AND c.conrelid NOT IN ${LIVE_TABLES}) o;
+  IF obstacles IS NOT NULL THEN
+    RAISE EXCEPTION 'rebuild cannot move the read tables'' % to new tables; nothing was changed', obstacles;
+  END IF;
+  DROP TABLE IF EXISTS story_versions_rebuild, story_modules_rebuild, stories_rebuild;
+  FOR pair IN SELECT * FROM ${PAIRS} ORDER BY parent_order LOOP
+    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING ALL)', pair.next, pair.live);
+    FOR statement IN
+      WITH t AS (SELECT relowner, relacl, relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass(pair.live))
+      SELECT s.statement FROM (
+        SELECT 1 AS step, format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', pair.next) AS statement FROM t WHERE relrowsecurity
+        UNION ALL
+        SELECT 2, format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', pair.next) FROM t WHERE relforcerowsecurity
+        UNION ALL
+        -- privileges: exactly the live table's. What default privileges gave the new table goes;
+        -- where the live table has its own list (the owner's entry included), it is copied whole
+        SELECT DISTINCT 3, format('REVOKE ALL ON %I FROM %s', pair.next, CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END)
+          FROM t, (SELECT a.grantee FROM pg_class n, aclexplode(n.relacl) a WHERE n.oid = to_regclass(pair.next)
+                   UNION SELECT relowner FROM t) g
+         WHERE t.relacl IS NOT NULL OR g.grantee <> t.relowner
+        UNION ALL
+        SELECT 4, format('GRANT %s ON %I TO %s%s', a.privilege_type, pair.next,
+                         CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END,
+                         CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+          FROM t, aclexplode(t.relacl) a
+        UNION ALL
+        SELECT 5, format('CREATE POLICY %I ON %I AS %s FOR %s TO %s%s%s', p.policyname, pair.next, p.permissive, p.cmd,
+                         (SELECT string_agg(CASE WHEN r = 'public' THEN 'PUBLIC' ELSE quote_ident(r) END, ', ') FROM unnest(p.roles) r),
+                         CASE WHEN p.qual IS NULL THEN '' ELSE ' USING (' || p.qual || ')' END,
+                         CASE WHEN p.with_check IS NULL THEN '' ELSE ' WITH CHECK (' || p.with_check || ')' END)
+          FROM pg_policies p WHERE p.schemaname = current_schema() AND p.tablename = pair.live) s
+      ORDER BY s.step
+    LOOP
+      EXECUTE statement;
+    END LOOP;
+  END LOOP;
+END
+$rebuild$`;
 
 /**
  * The live tables' foreign keys, on the new tables (a key between two read tables points at
- * the new twin). Added NOT VALID, then validated: validation locks neither the new rows'
- * referenced users nor anything live against writes.
+ * the new twin), under the live keys' names (constraint names are per table). Added NOT VALID
+ * here and validated by a second statement, in its own transaction: validating takes no lock
+ * that would stop writes to the referenced users.
  */
+const ADD_FOREIGN_KEYS = `
+DO $rebuild$
+DECLARE
+  key record;
+  definition text;
+BEGIN
+  FOR key IN
+    SELECT pair.next, c.conname, pg_get_constraintdef(c.oid) AS definition, c.confrelid::regclass::text AS referenced, twin.next AS twin
+      FROM ${PAIRS}
+      JOIN pg_constraint c ON c.conrelid = to_regclass(pair.live) AND c.contype = 'f'
+      LEFT JOIN ${PAIRS.replace("AS pair(", "AS twin(")} ON to_regclass(twin.live) = c.confrelid
+     ORDER BY pair.parent_order, c.conname
+  LOOP
+    definition := key.definition;
+    IF key.twin IS NOT NULL THEN
+      definition := replace(definition, 'REFERENCES ' || key.referenced || '(', 'REFERENCES ' || quote_ident(key.twin) || '(');
+      IF definition = key.definition THEN
+        RAISE EXCEPTION 'rebuild cannot read the foreign key % of %: %', key.conname, key.next, key.definition;
+      END IF;
+    END IF;
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I %s NOT VALID', key.next, key.conname, definition);
+  END LOOP;
+END
+$rebuild$`;
+
+const VALIDATE_FOREIGN_KEYS = `
+DO $rebuild$
+DECLARE
+  key record;
+BEGIN
+  FOR key IN
+    SELECT pair.next, c.conname FROM ${PAIRS} JOIN pg_constraint c ON c.conrelid = to_regclass(pair.next) AND c.contype = 'f' AND NOT c.convalidated
+  LOOP
+    EXECUTE format('ALTER TABLE %I VALIDATE CONSTRAINT %I', key.next, key.conname);
+  END LOOP;
+END
+$rebuild$`;
+
+/**
+ * Under the swap's lock: pairs each live index with the new table's index of the same shape,
+ * drops the live tables, and gives the new tables and their indexes the live names (renaming
+ * an index renames the primary key or unique constraint it backs).
+ */
+const SWAP = `
+DO $rebuild$
+DECLARE
+  live_index record;
+  twin text;
+  used text[] := '{}';
+  renames text[] := '{}';
+  extra text;
+BEGIN
+  FOR live_index IN
+    SELECT pair.next, c.relname AS name, ${INDEX_SHAPE} AS shape
+      FROM ${PAIRS} JOIN pg_index i ON i.indrelid = to_regclass(pair.live) JOIN pg_class c ON c.oid = i.indexrelid
+     ORDER BY pair.parent_order, c.relname
+  LOOP
+    SELECT c.relname INTO twin
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE i.indrelid = to_regclass(live_index.next) AND ${INDEX_SHAPE} = live_index.shape AND NOT c.relname = ANY(used)
+     ORDER BY c.relname LIMIT 1;
+    IF twin IS NULL THEN
+      RAISE EXCEPTION 'rebuild found no copy of the index % (%) on %', live_index.name, live_index.shape, live_index.next;
+    END IF;
+    used := used || twin;
+    renames := renames || ARRAY[twin, live_index.name];
+  END LOOP;
+  SELECT string_agg(c.relname, ', ') INTO extra
+    FROM ${PAIRS} JOIN pg_index i ON i.indrelid = to_regclass(pair.next) JOIN pg_class c ON c.oid = i.indexrelid
+   WHERE NOT c.relname = ANY(used);
+  IF extra IS NOT NULL THEN
+    RAISE EXCEPTION 'rebuild made indexes the read tables do not have: %', extra;
+  END IF;
+
+  DROP TABLE story_versions, story_modules, stories;
+  ALTER TABLE stories_rebuild RENAME TO stories;
+  ALTER TABLE story_modules_rebuild RENAME TO story_modules;
+  ALTER TABLE story_versions_rebuild RENAME TO story_versions;
+  FOR i IN 1 .. coalesce(array_length(renames, 1), 0) BY 2 LOOP
+    EXECUTE format('ALTER INDEX %I RENAME TO %I', renames[i], renames[i + 1]);
+  END LOOP;
+END
+$rebuild$`;
+
+export async function createNewTables(db: DbClient): Promise<void> {
+  await db.$executeRaw(Prisma.raw(CREATE_NEW_TABLES));
+}
+
+export async function dropNewTables(db: DbClient): Promise<void> {
+  await db.$executeRaw`DROP TABLE IF EXISTS story_versions_rebuild, story_modules_rebuild, stories_rebuild`;
+}
+
+/** Foreign keys, then fresh statistics, so that the first queries after the swap are planned well. */
 export async function addForeignKeys(db: DbClient): Promise<void> {
-  for (const { live, next } of TABLES) {
-    const keys = await db.$queryRaw<{ name: string; definition: string; referenced: string }[]>`
-      SELECT conname AS name, pg_get_constraintdef(oid) AS definition, confrelid::regclass::text AS referenced
-        FROM pg_constraint WHERE conrelid = to_regclass(${live}) AND contype = 'f' ORDER BY conname`;
-    for (const key of keys) {
-      const twin = TABLES.find((t) => t.live === key.referenced || quote(t.live) === key.referenced);
-      const definition = twin ? key.definition.replace(`REFERENCES ${key.referenced}(`, `REFERENCES ${quote(twin.next)}(`) : key.definition;
-      if (twin && definition === key.definition) throw new Error(`rebuild cannot read the foreign key ${key.name} of ${live}: ${key.definition}`);
-      // constraint names are per table: the new table's key takes the live key's name at once
-      await db.$executeRawUnsafe(`ALTER TABLE ${quote(next)} ADD CONSTRAINT ${quote(key.name)} ${definition} NOT VALID`);
-      await db.$executeRawUnsafe(`ALTER TABLE ${quote(next)} VALIDATE CONSTRAINT ${quote(key.name)}`);
-    }
-  }
-  // fresh statistics, so that the first queries after the swap are planned well
-  for (const { next } of TABLES) await db.$executeRawUnsafe(`ANALYZE ${quote(next)}`);
+  await db.$executeRaw(Prisma.raw(ADD_FOREIGN_KEYS));
+  await db.$executeRaw(Prisma.raw(VALIDATE_FOREIGN_KEYS));
+  await db.$executeRaw`ANALYZE stories_rebuild, story_modules_rebuild, story_versions_rebuild`;
 }
 
 /**
  * Takes the live tables' lock (waiting at most `lockTimeoutMs`, so that readers queued behind
  * the lock are never held longer), lets `catchUp` bring the new tables level with the log,
- * then drops the live tables and renames the new ones. Must run inside a transaction.
+ * then puts the new tables in place. Must run inside a transaction.
  */
-export async function swapInNewTables(tx: DbClient, renames: IndexRenames, lockTimeoutMs: number, catchUp: () => Promise<void>): Promise<void> {
-  await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
-  await tx.$executeRawUnsafe(`LOCK TABLE ${liveNames.map(quote).join(", ")} IN ACCESS EXCLUSIVE MODE`);
-  await tx.$executeRawUnsafe("SET LOCAL lock_timeout = 0");
+export async function swapInNewTables(tx: DbClient, lockTimeoutMs: number, catchUp: () => Promise<void>): Promise<void> {
+  await tx.$queryRaw`SELECT set_config('lock_timeout', ${String(Math.max(1, Math.round(lockTimeoutMs)))}, true)`;
+  await tx.$executeRaw`LOCK TABLE stories, story_modules, story_versions IN ACCESS EXCLUSIVE MODE`;
+  await tx.$queryRaw`SELECT set_config('lock_timeout', '0', true)`;
   await catchUp();
-  await tx.$executeRawUnsafe(`DROP TABLE ${childrenFirst.map((t) => quote(t.live)).join(", ")}`);
-  for (const { live, next } of TABLES) await tx.$executeRawUnsafe(`ALTER TABLE ${quote(next)} RENAME TO ${quote(live)}`);
-  // renaming an index renames the primary key or unique constraint it backs
-  for (const { from, to } of renames) await tx.$executeRawUnsafe(`ALTER INDEX ${quote(from)} RENAME TO ${quote(to)}`);
-}
-
-async function refuseWhatCannotMove(db: DbClient): Promise<void> {
-  const obstacles = await db.$queryRaw<{ what: string }[]>`
-    SELECT format('trigger %s on %s', t.tgname, t.tgrelid::regclass) AS what
-      FROM pg_trigger t WHERE t.tgrelid = ANY(SELECT to_regclass(n) FROM unnest(${liveNames}::text[]) n) AND NOT t.tgisinternal
-    UNION ALL
-    SELECT format('foreign key %s of %s', c.conname, c.conrelid::regclass)
-      FROM pg_constraint c
-     WHERE c.contype = 'f' AND c.confrelid = ANY(SELECT to_regclass(n) FROM unnest(${liveNames}::text[]) n)
-       AND NOT c.conrelid = ANY(SELECT to_regclass(n) FROM unnest(${liveNames}::text[]) n)`;
-  if (obstacles.length > 0) {
-    throw new Error(`rebuild cannot move the read tables' ${obstacles.map((o) => o.what).join(", ")} to new tables; nothing was changed`);
-  }
-}
-
-/** Row level security, policies and privileges of the live table, as statements for the new one. */
-async function securityStatements(db: DbClient, live: string, next: string): Promise<string[]> {
-  const rows = await db.$queryRaw<{ step: number; statement: string }[]>`
-    WITH t AS (SELECT oid, relowner, relacl, relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass(${live})),
-    grantee AS (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS name,
-                       a.privilege_type, a.is_grantable
-                  FROM t, aclexplode(t.relacl) a WHERE a.grantee <> t.relowner)
-    SELECT 1 AS step, format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', ${next}::text) AS statement FROM t WHERE relrowsecurity
-    UNION ALL
-    SELECT 2, format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', ${next}::text) FROM t WHERE relforcerowsecurity
-    UNION ALL
-    -- what default privileges gave the new table that the live one does not have
-    SELECT DISTINCT 3, format('REVOKE ALL ON %I FROM %s', ${next}::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END)
-      FROM pg_class n, aclexplode(n.relacl) a WHERE n.oid = to_regclass(${next}) AND a.grantee <> n.relowner
-    UNION ALL
-    SELECT 4, format('GRANT %s ON %I TO %s%s', privilege_type, ${next}::text, name, CASE WHEN is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
-      FROM grantee
-    UNION ALL
-    SELECT 5, format('CREATE POLICY %I ON %I AS %s FOR %s TO %s%s%s', p.policyname, ${next}::text, p.permissive, p.cmd,
-                  (SELECT string_agg(CASE WHEN r = 'public' THEN 'PUBLIC' ELSE quote_ident(r) END, ', ') FROM unnest(p.roles) r),
-                  CASE WHEN p.qual IS NULL THEN '' ELSE ' USING (' || p.qual || ')' END,
-                  CASE WHEN p.with_check IS NULL THEN '' ELSE ' WITH CHECK (' || p.with_check || ')' END)
-      FROM pg_policies p WHERE p.schemaname = current_schema() AND p.tablename = ${live}
-    ORDER BY step`;
-  return rows.map((r) => r.statement);
-}
-
-/** Pairs each live index with the new table's index of the same shape. */
-async function indexTwins(db: DbClient, live: string, next: string): Promise<IndexRenames> {
-  const indexesOf = (table: string) => db.$queryRaw<{ name: string; shape: string }[]>`
-    SELECT c.relname AS name,
-           concat_ws(' ', CASE WHEN i.indisprimary THEN 'primary' END, CASE WHEN i.indisunique THEN 'unique' END,
-                     regexp_replace(pg_get_indexdef(i.indexrelid), '^.*? USING ', '')) AS shape
-      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-     WHERE i.indrelid = to_regclass(${table}) ORDER BY c.relname`;
-  const liveIndexes = await indexesOf(live);
-  const newIndexes = await indexesOf(next);
-  const renames: IndexRenames = [];
-  for (const index of liveIndexes) {
-    const twin = newIndexes.findIndex((n) => n.shape === index.shape);
-    if (twin < 0) throw new Error(`rebuild found no copy of the index ${index.name} (${index.shape}) on ${next}`);
-    renames.push({ from: newIndexes[twin]!.name, to: index.name });
-    newIndexes.splice(twin, 1);
-  }
-  if (newIndexes.length > 0) throw new Error(`rebuild made indexes ${next} should not have: ${newIndexes.map((n) => n.name).join(", ")}`);
-  return renames;
+  await tx.$executeRaw(Prisma.raw(SWAP));
 }
