@@ -80,6 +80,20 @@ describe("idempotency keys", () => {
     expect((await eventsOf(storyId)).map((e) => e.type)).toEqual(["StoryCreated", "ModuleWritten", "Undone"]);
   });
 
+  it("a retry listing the output's keys in another order, nested too, is a replay and appends once", async () => {
+    const storyId = await createStory(server, token);
+    const key = { storyId, module: "CHARACTER_FORGE" as const, idempotencyKey: "reordered" };
+    const output = { characters: [{ name: "Mara", role: "protagonist", want: "the lighthouse" }], tone: "salt" };
+    const reordered = { tone: "salt", characters: [{ want: "the lighthouse", role: "protagonist", name: "Mara" }] };
+    const first = await server.request(WriteModule, { input: { ...key, output } }, token);
+    const retry = await server.request(WriteModule, { input: { output: reordered, ...key } }, token);
+    expect(first.errors).toBeUndefined();
+    expect(retry.errors).toBeUndefined();
+    expect(retry.data!.writeModule.replayed).toBe(true);
+    expect(retry.data!.writeModule.event.seq).toBe(first.data!.writeModule.event.seq);
+    expect((await eventsOf(storyId)).map((e) => e.type)).toEqual(["StoryCreated", "ModuleWritten"]);
+  });
+
   it("a key reused for a different request is refused", async () => {
     const storyId = await createStory(server, token);
     const base = { storyId, module: "IDEA_SPARK" as const, idempotencyKey: "k" };

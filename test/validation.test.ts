@@ -42,6 +42,23 @@ describe("writeModule rejects", () => {
   }
 });
 
+describe("writeModule takes a writer's work in progress", () => {
+  it("a character with just a name and a role is accepted and kept as written", async () => {
+    const output = { characters: [{ name: "Mara", role: "protagonist" }] };
+    const response = await server.request(WriteModule, { input: { storyId, module: "CHARACTER_FORGE", output } }, token);
+    expect(response.errors).toBeUndefined();
+    expect(response.data!.writeModule.version.snapshot).toMatchObject({ character_forge: output });
+  });
+
+  it("a character whose name is a number is refused, naming the path, and nothing is stored", async () => {
+    const before = await eventCount();
+    const output = { characters: [{ name: "Mara" }, { name: 42, role: "mentor" }] };
+    const response = await server.request(WriteModule, { input: { storyId, module: "CHARACTER_FORGE", output } }, token);
+    await expectRejected(response, "BAD_USER_INPUT", /output\.characters\.1\.name: .*expected string/);
+    expect(await eventCount()).toBe(before);
+  });
+});
+
 describe("stories reject", () => {
   it("an empty title", async () => {
     const before = await eventCount();

@@ -3,6 +3,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { MODULES, moduleBySnapshotKey, type ModuleName, type SnapshotKey } from "../domain/catalogue.ts";
 import { StorySparkError, notFound } from "../domain/errors.ts";
+import { canonicalJson } from "../domain/json.ts";
 import {
   activeVersion,
   changedModules,
@@ -120,10 +121,13 @@ export function newStoryIds(): { storyId: string; versionId: string; moduleIds: 
   };
 }
 
-/** What identifies a request for idempotency: the command without the ids the server made up. */
+/**
+ * What identifies a request for idempotency: the command without the ids the server made up,
+ * as canonical JSON, so a retry that lists the same keys in another order is the same request.
+ */
 export function fingerprint(identity: unknown): string {
   const { versionId: _ignored, ...rest } = identity as { versionId?: string };
-  return createHash("sha256").update(JSON.stringify(rest)).digest("hex");
+  return createHash("sha256").update(canonicalJson(rest)).digest("hex");
 }
 
 /** The answer an earlier request with this key got, if any (read without locking: a fast path). */

@@ -104,16 +104,28 @@ export const EMPTY_OUTPUTS: ModuleOutputs = Object.freeze(
 export const EMPTY_INPUTS: ModuleInputs = EMPTY_OUTPUTS as ModuleInputs;
 
 /**
- * A hand-written output is checked leniently: any subset of the module's fields,
- * each of the right type, plus fields of the writer's own. Generated output must
- * match the full schema (see the AI module).
+ * A hand-written output is the writer's work in progress, checked leniently: any subset of
+ * the module's fields at every level (a character with only a name, a beat with only a
+ * summary), each present field of the right type and within its limits, plus fields of the
+ * writer's own. Generated output must match the full schema (see the AI module).
  */
 export function manualOutputSchema(module: ModuleDefinition): z.ZodType {
   let schema = manualSchemas.get(module.name);
   if (!schema) {
-    schema = module.outputSchema.partial().loose();
+    schema = workInProgress(module.outputSchema);
     manualSchemas.set(module.name, schema);
   }
+  return schema;
+}
+
+/** Every object's fields optional and open to others, down through arrays and nested objects. */
+function workInProgress(schema: z.ZodType): z.ZodType {
+  if (schema instanceof z.ZodObject) {
+    const shape = schema.shape as Record<string, z.ZodType>;
+    return z.looseObject(Object.fromEntries(Object.entries(shape).map(([key, field]) => [key, workInProgress(field).optional()])));
+  }
+  // a clone keeps the array's own checks (its maximum length)
+  if (schema instanceof z.ZodArray) return schema.clone({ ...schema.def, element: workInProgress(schema.element as z.ZodType) });
   return schema;
 }
 

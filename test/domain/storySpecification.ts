@@ -1,0 +1,140 @@
+// given(events).when(command).then(events) or .thenRefused(code): the story's rules as
+// specifications, through decide and evolve alone — no database, no server.
+import { expect } from "vitest";
+import { MODULES, type JsonObject, type ModuleName } from "../../src/domain/catalogue.ts";
+import { StorySparkError, type ErrorCode } from "../../src/domain/errors.ts";
+import {
+  EVENT_SCHEMA_VERSION,
+  decide,
+  evolve,
+  initialState,
+  type GenerationRef,
+  type ModuleIds,
+  type RecordedStoryEvent,
+  type StoryCommand,
+  type StoryEventData,
+  type StoryState,
+  type VersionRef,
+} from "../../src/domain/story.ts";
+
+const STORY_ID = "story-1";
+export const OWNER_ID = "writer-1";
+const MODULE_IDS = Object.fromEntries(MODULES.map((m) => [m.snapshotKey, `module-${m.snapshotKey}`])) as unknown as ModuleIds;
+
+/** Version n's id: the specifications make ids up the way the server does, one per new version. */
+const version = (number: number): VersionRef => ({ id: `version-${number}`, number });
+
+/** A command as a client sends it: the server adds the ids of what it creates. */
+type WithoutServerIds<C> = C extends StoryCommand ? Omit<C, "versionId" | "moduleIds"> : never;
+export type ClientCommand = WithoutServerIds<StoryCommand>;
+
+export function given(history: readonly StoryEventData[]) {
+  const state = fold(initialState(STORY_ID), history);
+  return {
+    when(command: ClientCommand) {
+      const decideCommand = () => decide(withServerIds(command, state), state);
+      return {
+        /** The events the command appends; answers the story after them, for what evolve made of them. */
+        then(expected: readonly StoryEventData[]): StoryState {
+          const events = decideCommand();
+          expect(events).toEqual(expected);
+          return fold(state, events);
+        },
+        /** The command is refused with this code, and with a message naming the field and reason. */
+        thenRefused(code: ErrorCode, message: string | RegExp): void {
+          let refusal: unknown;
+          try {
+            decideCommand();
+          } catch (error) {
+            refusal = error;
+          }
+          expect(refusal, "the command was accepted").toBeInstanceOf(StorySparkError);
+          expect((refusal as StorySparkError).code).toBe(code);
+          expect((refusal as StorySparkError).message).toMatch(message);
+        },
+      };
+    },
+  };
+}
+
+function fold(state: StoryState, events: readonly StoryEventData[]): StoryState {
+  return events.reduce((story, event) => evolve(story, recorded(event, story.revision + 1)), state);
+}
+
+function recorded(event: StoryEventData, seq: number): RecordedStoryEvent {
+  return {
+    ...event,
+    id: `event-${seq}`,
+    storyId: STORY_ID,
+    seq,
+    schemaVersion: EVENT_SCHEMA_VERSION,
+    actorId: OWNER_ID,
+    createdAt: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)),
+  };
+}
+
+function withServerIds(command: ClientCommand, state: StoryState): StoryCommand {
+  const versionId = version(state.versions.latestNumber + 1).id;
+  switch (command.type) {
+    case "CreateStory":
+      return { ...command, versionId: version(1).id, moduleIds: MODULE_IDS };
+    case "WriteModule":
+    case "ClearModule":
+    case "RestoreVersion":
+      return { ...command, versionId };
+    default:
+      return command;
+  }
+}
+
+// ---------------------------------------------------------------- events, as the log holds them
+
+type Details = { title?: string; logline?: string | null; genre?: string | null };
+
+export const storyCreated = (details: Details = {}): StoryEventData => ({
+  type: "StoryCreated",
+  payload: {
+    ownerId: OWNER_ID,
+    title: details.title ?? "The Lighthouse",
+    logline: details.logline ?? null,
+    genre: details.genre ?? null,
+    version: version(1),
+    moduleIds: MODULE_IDS,
+  },
+});
+
+export const storyDetailsChanged = (
+  payload: Extract<StoryEventData, { type: "StoryDetailsChanged" }>["payload"],
+): StoryEventData => ({ type: "StoryDetailsChanged", payload });
+
+/** The module written as version `number`. */
+export const moduleWritten = (
+  number: number,
+  module: ModuleName,
+  output: JsonObject,
+  inputText: string | null = null,
+  generation?: GenerationRef,
+): StoryEventData => ({
+  type: "ModuleWritten",
+  payload: { module, inputText, output, version: version(number), ...(generation && { generation }) },
+});
+
+export const moduleCleared = (number: number, module: ModuleName): StoryEventData => ({
+  type: "ModuleCleared",
+  payload: { module, version: version(number) },
+});
+
+export const undone = (from: number, to: number): StoryEventData => ({ type: "Undone", payload: { from, to } });
+
+export const redone = (from: number, to: number): StoryEventData => ({ type: "Redone", payload: { from, to } });
+
+/** Version `restoredNumber`'s content made again as version `number`. */
+export const versionRestored = (restoredNumber: number, number: number): StoryEventData => ({
+  type: "VersionRestored",
+  payload: { restoredNumber, version: version(number) },
+});
+
+export const versionLabeled = (number: number, label: string | null): StoryEventData => ({
+  type: "VersionLabeled",
+  payload: { number, label },
+});
