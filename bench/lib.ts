@@ -37,7 +37,7 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>; stop(): Promise<void>; /** false once the process has exited */ alive(): boolean };
+export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>; stop(): Promise<void>; /** false once the process has exited */ alive(): boolean; /** what it printed so far */ output(): string };
 
 /** `npm start`'s entry in its own process, so its CPU and memory are its own. */
 export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
@@ -66,6 +66,7 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
       return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     },
     alive: () => child.exitCode === null && child.signalCode === null,
+    output: () => output,
     async stop() {
       if (process.env.BENCH_SHOW_SERVER_OUTPUT) console.error(`server output (${output.length} chars):\n${output.slice(-3000)}`);
       if (child.exitCode !== null) return;

@@ -1,6 +1,7 @@
 // Real processes: the server (`npm start`'s entry) and the CLI, as operators run them.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
+import net from "node:net";
 import type { TestDatabase } from "./databases.ts";
 
 export type ServerProcess = { url: string; child: ChildProcessWithoutNullStreams; output(): string; stop(signal?: NodeJS.Signals): Promise<number | null> };
@@ -43,6 +44,16 @@ export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<Server
       return code as number | null;
     },
   };
+}
+
+/** A port nothing listens on now: a server restarted on it is found at the same URL. */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  probe.listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 /** A long-running CLI command whose stdout lines are collected as they come. */
