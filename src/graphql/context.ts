@@ -1,5 +1,6 @@
 // The request context, built by one function for HTTP and WebSocket alike.
 import type { Database } from "../database/connect.ts";
+import type { DbClient } from "../database/types.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { AuthThrottle } from "../auth/throttle.ts";
 import { userOfLiveToken } from "../auth/sessions.ts";
@@ -34,7 +35,14 @@ export type GraphQLContext = AppServices & {
   readonly viewer: Viewer | null;
   /** a token was sent but is invalid, expired, signed out, or its user is gone */
   readonly tokenRejected: boolean;
-  /** replaced per live message by loaders shared with every subscriber of that message */
+  /** the viewer's row, read by the token check */
+  readonly user: User | null;
+  /**
+   * Where resolvers read: a query's snapshot transaction (readSnapshot.ts), else the shared client.
+   * Writes go through `db`, never through this.
+   */
+  readonly reader: DbClient;
+  /** read through `reader`; replaced per live message by loaders shared with every subscriber of that message */
   loaders: Loaders;
 };
 
@@ -61,9 +69,19 @@ export async function verifyViewer(services: Pick<AppServices, "db" | "tokens">,
 
 export async function createContext(services: AppServices, client: ClientInfo): Promise<GraphQLContext> {
   const { viewer, tokenRejected, user } = await verifyViewer(services, client.authorization);
-  const loaders = createLoaders(services.db, viewer);
+  const reader = services.db.prisma;
+  return { ...services, client, viewer, tokenRejected, user, reader, loaders: loadersReadingThrough(reader, viewer, user) };
+}
+
+/** The same context with every read, by loaders and resolvers alike, going through `reader`. */
+export function readingThrough(context: GraphQLContext, reader: DbClient): GraphQLContext {
+  return { ...context, reader, loaders: loadersReadingThrough(reader, context.viewer, context.user) };
+}
+
+function loadersReadingThrough(reader: DbClient, viewer: Viewer | null, user: User | null): Loaders {
+  const loaders = createLoaders(reader, viewer);
   if (user) loaders.user.prime(user.id, user);
-  return { ...services, client, viewer, tokenRejected, loaders };
+  return loaders;
 }
 
 function bearerToken(authorization: string | null | undefined): string | null {

@@ -3,6 +3,7 @@
 import DataLoader from "dataloader";
 import { notFound } from "../domain/errors.ts";
 import type { Database } from "../database/connect.ts";
+import type { DbClient } from "../database/types.ts";
 import type { AiGeneration, Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
 import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Viewer } from "./context.ts";
@@ -14,8 +15,7 @@ export type VersionsPageKey = { storyId: string; first: number; beforeNumber: nu
 
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export function createLoaders(db: Database, viewer: Viewer | null) {
-  const prisma = db.prisma;
+export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
   const owner = viewer?.id ?? "00000000-0000-0000-0000-000000000000";
   const ownStory = { story: { userId: owner } };
 
@@ -197,7 +197,7 @@ export function loadersForMessage(db: Database, viewer: Viewer | null, messageId
   if (perMessage.size > 1_000) {
     for (const [k, v] of perMessage) if (v.expires <= now) perMessage.delete(k);
   }
-  const loaders = createLoaders(db, viewer);
+  const loaders = createLoaders(db.prisma, viewer);
   perMessage.set(key, { loaders, expires: now + PER_MESSAGE_TTL_MS });
   return loaders;
 }

@@ -10,6 +10,7 @@ import type { GenerationService } from "../ai/generations.ts";
 import { createContext, verifyViewer, type AppServices } from "../graphql/context.ts";
 import { maskError, useErrorCodes } from "../graphql/errors.ts";
 import { useInputHygiene } from "../graphql/inputHygiene.ts";
+import { useReadSnapshot } from "../graphql/readSnapshot.ts";
 import { schema } from "../graphql/schema/index.ts";
 import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
 import { serveWebSockets } from "./webSocket.ts";
@@ -66,7 +67,8 @@ export function createApp(options: AppOptions) {
     logging: { ...logger, error: logger.debug },
     cors: corsOf(policy),
     multipart: false,
-    plugins: [useInputHygiene(), ...policyPlugins(policy), useErrorCodes(), live.plugin()],
+    // the snapshot last: an operation the others refuse never opens a transaction
+    plugins: [useInputHygiene(), ...policyPlugins(policy), useErrorCodes(), live.plugin(), useReadSnapshot(services.db)],
     context: (initial) => createContext(services, clientInfoOf(initial)),
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, (unexpected) => logger.error("unexpected error", unexpected)),

@@ -56,7 +56,7 @@ builder.objectField(StoryType, "at", (t) =>
     args: { revision: t.arg.int({ required: true }) },
     resolve: async (story, { revision }, context) => {
       if (revision < 1 || revision > story.revision) throw notFound(`revision ${revision}`);
-      return storyAtRevision(story.id, await readStream(context.db.prisma, story.id, { limit: revision }));
+      return storyAtRevision(story.id, await readStream(context.reader, story.id, { limit: revision }));
     },
   }),
 );
@@ -154,7 +154,7 @@ builder.queryField("exportStory", (t) =>
     description: "The whole story: JSON holds its details, current modules, every version and the full event log.",
     args: { id: t.arg.id({ required: true }), format: t.arg({ type: ExportFormat, required: true }) },
     resolve: async (_root, { id, format }, context) => {
-      const data = orNotFound(await buildStoryExport(context.db.prisma, idOf("Story", id), context.viewer!.id), "story");
+      const data = orNotFound(await buildStoryExport(context.reader, idOf("Story", id), context.viewer!.id), "story");
       const base = data.story.title.replace(/[^\p{L}\p{N}]+/gu, "-").replace(/^-|-$/g, "").toLowerCase() || "story";
       return format === "JSON"
         ? { format, filename: `${base}.json`, mimeType: "application/json", content: JSON.stringify(data, null, 2), data }
@@ -186,7 +186,7 @@ builder.mutationField("importStory", (t) =>
           throw new StorySparkError("BAD_USER_INPUT", "content: is not JSON", { field: "content" });
         }
       }
-      const { storyId, event } = await importStory(context.db, context.viewer!.id, data);
+      const { storyId, event } = await importStory(context, context.viewer!.id, data);
       return { storyId, eventId: event.id, activeVersionNumber: event.activeVersionNumber, replayed: false };
     },
   }),
