@@ -5,7 +5,15 @@
 import net from "node:net";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { StoryEvents, WriteModule } from "./support/documents.ts";
+import { StoryEvents, StoryEventsFeed, WriteModule } from "./support/documents.ts";
+import { subscribeWs, wsClient } from "./support/live.ts";
+import { graphql } from "./generated/gql.ts";
+
+const ModuleUpdatesAfter = graphql(`
+  subscription ModuleUpdatesAfter($storyId: ID!, $after: Int) {
+    moduleUpdated(storyId: $storyId, after: $after) { module { name } event { seq } }
+  }
+`);
 import { backend, createTestDatabase } from "./support/databases.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
@@ -154,6 +162,56 @@ describe.skipIf(backend === "pglite")("database connections that die", () => {
     expect(breaks.every((entry) => entry.level === "warn")).toBe(true);
     expect(entries.filter((entry) => entry.msg === "unexpected error")).toEqual([]);
   }, 60_000);
+
+  it("subscribers of storyEvents and moduleUpdated end with every change exactly once, without errors, while connections are killed", async () => {
+    const storyId = await createStory(server, token);
+    const ws = wsClient(server.url, token);
+    const events = subscribeWs(ws, StoryEventsFeed, { storyId, after: 0 });
+    const updates = subscribeWs(ws, ModuleUpdatesAfter, { storyId, after: 1 });
+    const modules = ["IDEA_SPARK", "WORLD_SEED", "CHARACTER_FORGE", "PLOT_SKELETON", "WORDSMITH_LAB"] as const;
+    let killing = true;
+    const killer = (async () => {
+      while (killing) {
+        await new Promise((resolve) => setTimeout(resolve, 120));
+        await terminateServerConnections();
+      }
+    })();
+    const written: { seq: number; module: string }[] = [];
+    try {
+      for (let n = 0; n < 30; n++) {
+        const module = modules[n % modules.length]!;
+        const input = { storyId, module, output: { note: `change ${n}` }, idempotencyKey: `subscribed-${n}` };
+        for (;;) {
+          const response = await server.request(WriteModule, { input }, token);
+          if (!response.errors) {
+            written.push({ seq: response.data!.writeModule.event.seq, module });
+            break;
+          }
+          expect(errorCodes(response)).toEqual(["SERVICE_UNAVAILABLE"]);
+        }
+      }
+    } finally {
+      killing = false;
+      await killer;
+    }
+    try {
+      const last = written.at(-1)!.seq;
+      await events.received.until((r) => r.data.some((d) => d.storyEvents.seq === last), 20_000);
+      await updates.received.until((r) => r.data.some((d) => d.moduleUpdated.event.seq === last), 20_000);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // nothing more, and nothing twice, comes after
+      expect(events.received.results.filter((r) => r.errors)).toEqual([]);
+      expect(events.received.data.map((d) => d.storyEvents.seq)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+      expect(updates.received.results.filter((r) => r.errors)).toEqual([]);
+      expect(updates.received.data.map((d) => [d.moduleUpdated.event.seq, d.moduleUpdated.module.name])).toEqual(
+        written.map((w) => [w.seq, w.module]),
+      );
+      expect(uncaught).toEqual([]);
+    } finally {
+      events.stop();
+      updates.stop();
+      await ws.dispose();
+    }
+  }, 90_000);
 
   /** The server's backend that waits for a lock, once there is one. */
   async function waitForLockedBackend(): Promise<number> {

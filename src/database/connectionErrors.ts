@@ -149,3 +149,49 @@ function someErrorFact(error: unknown, test: (fact: { code: string | null; kind:
 function isConnectionSqlState(code: string): boolean {
   return /^08[0-9A-Z]{3}$/.test(code) || code === "57P01" || code === "57P02" || code === "57P03";
 }
+
+/** Pauses before each retry of a read whose connection was lost: the pool needs a moment to reconnect. */
+const READ_RETRY_DELAYS_MS = [100, 300, 900];
+
+/**
+ * The client, with each read retried when its connection was lost (the pool opens a new one):
+ * for live subscriptions, whose reads have no client waiting to resend them. A read is safe to
+ * repeat; a change sent through this client would be too only if it were idempotent, so use
+ * it for reads.
+ */
+export function retryingLostConnections<T extends object>(client: T): T {
+  const retrying =
+    (call: () => PromiseLike<unknown>) =>
+    async (): Promise<unknown> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await call();
+        } catch (error) {
+          const delay = READ_RETRY_DELAYS_MS[attempt];
+          if (delay === undefined || !isConnectionLost(error)) throw error;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    };
+  const wrapMethods = <O extends object>(target: O): O =>
+    new Proxy(target, {
+      get(object, prop) {
+        const value: unknown = Reflect.get(object, prop, object);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => retrying(() => (value as (...a: unknown[]) => PromiseLike<unknown>).apply(object, args))();
+      },
+    });
+  return new Proxy(client, {
+    get(object, prop) {
+      const value: unknown = Reflect.get(object, prop, object);
+      // `$queryRaw` and friends; a model (`story`, `storyEvent` …) is an object of read methods
+      if (typeof value === "function" && typeof prop === "string" && prop.startsWith("$query")) {
+        return (...args: unknown[]) => retrying(() => (value as (...a: unknown[]) => PromiseLike<unknown>).apply(object, args))();
+      }
+      if (typeof value === "object" && value !== null && typeof prop === "string" && !prop.startsWith("$") && !prop.startsWith("_")) {
+        return wrapMethods(value);
+      }
+      return value;
+    },
+  });
+}

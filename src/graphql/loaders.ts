@@ -4,6 +4,7 @@ import DataLoader from "dataloader";
 import { notFound } from "../domain/errors.ts";
 import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
+import { retryingLostConnections } from "../database/connectionErrors.ts";
 import type { AiGeneration, Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
 import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Viewer } from "./context.ts";
@@ -36,6 +37,9 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
   /** Loads rows that name their story, keeping only the viewer's. */
   const ownedRows = async <T extends { storyId: string }>(rows: T[]): Promise<T[]> => {
     const stories = await story.loadMany([...new Set(rows.map((r) => r.storyId))]);
+    // a story that failed to load (a lost connection) is not a story that isn't the viewer's
+    const failed = stories.find((s): s is Error => s instanceof Error);
+    if (failed) throw failed;
     const visible = new Set(stories.flatMap((s) => (s && !(s instanceof Error) ? [s.id] : [])));
     return rows.filter((r) => visible.has(r.storyId));
   };
@@ -197,7 +201,8 @@ export function loadersForMessage(db: Database, viewer: Viewer | null, messageId
   if (perMessage.size > 1_000) {
     for (const [k, v] of perMessage) if (v.expires <= now) perMessage.delete(k);
   }
-  const loaders = createLoaders(db.prisma, viewer);
+  // a live message has no client to resend it: its reads are retried when a connection is lost
+  const loaders = createLoaders(retryingLostConnections(db.prisma), viewer);
   perMessage.set(key, { loaders, expires: now + PER_MESSAGE_TTL_MS });
   return loaders;
 }

@@ -5,6 +5,7 @@ import { idOf } from "../globalIds.ts";
 import { storyEventFeed } from "../../live/storyEventFeed.ts";
 import type { StoredEvent } from "../../eventstore/eventStore.ts";
 import { UserType } from "./user.ts";
+import { retryingLostConnections } from "../../database/connectionErrors.ts";
 
 export const StoryEventType = builder.objectRef<StoredEvent>("StoryEvent");
 
@@ -36,7 +37,7 @@ builder.subscriptionField("storyEvents", (t) =>
     subscribe: async (_root, args, context) => {
       const storyId = idOf("Story", args.storyId);
       orNotFound(await context.loaders.story.load(storyId), "story");
-      return storyEventFeed(context.db.prisma, context.pubsub, storyId, args.after ?? 0);
+      return storyEventFeed(retryingLostConnections(context.db.prisma), context.pubsub, storyId, args.after ?? 0);
     },
     resolve: (event, _args, context) => {
       context.loaders = loadersForMessage(context.db, context.viewer, event.id);

@@ -11,6 +11,7 @@ import type { GraphQLContext } from "../context.ts";
 import { recordModuleRun } from "../../analytics/usage.ts";
 import { isConnectionLost } from "../../database/connectionErrors.ts";
 import { StorySparkError } from "../../domain/errors.ts";
+import { retryingLostConnections } from "../../database/connectionErrors.ts";
 
 export const ModuleNameEnum = builder.enumType("ModuleName", {
   description: "The five modules, in the order a story is developed.",
@@ -153,7 +154,7 @@ builder.subscriptionField("moduleUpdated", (t) =>
         throw new StorySparkError("BAD_USER_INPUT", "after: a revision, 0 or more", { field: "after" });
       }
       // read from the log, not from the messages, so that a message lost while Redis was away leaves no gap
-      return moduleUpdateFeed(context.db.prisma, context.pubsub, storyId, { after: args.after ?? "now", only: args.module ?? null });
+      return moduleUpdateFeed(retryingLostConnections(context.db.prisma), context.pubsub, storyId, { after: args.after ?? "now", only: args.module ?? null });
     },
     resolve: (update, _args, context) => {
       context.loaders = loadersForMessage(context.db, context.viewer, update.eventId); // each message reads afresh
