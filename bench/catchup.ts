@@ -4,6 +4,7 @@
 import { createClient, type Client } from "graphql-ws";
 import { importStory } from "../src/commands/importStory.ts";
 import { openDatabase } from "../src/database/connect.ts";
+import { createLiveMessaging } from "../src/live/pubsub.ts";
 import { encodeGlobalId } from "../src/graphql/globalIds.ts";
 import { createBenchDatabase, createStory, fmt, graphql, load, report, signUp, startServer, type LoadResult } from "./lib.ts";
 
@@ -29,7 +30,7 @@ async function main() {
         ? { seq: 1, type: "StoryCreated", schemaVersion: 1, payload: { title: "Title 1", version: { number: 1 } }, createdAt }
         : { seq: i + 1, type: "StoryDetailsChanged", schemaVersion: 1, payload: { title: `Title ${i + 1}` }, createdAt },
     );
-    const longStory = encodeGlobalId("Story", (await importStory(db, owner.id, { format: "story-spark.story", formatVersion: 1, events })).storyId);
+    const longStory = encodeGlobalId("Story", (await importStory({ db, pubsub: createLiveMessaging(undefined).pubsub }, owner.id, { format: "story-spark.story", formatVersion: 1, events })).storyId);
     const seedSeconds = (performance.now() - seedStarted) / 1000;
     const stories = await Promise.all(Array.from({ length: WRITERS }, (_, i) => createStory(server.url, token, `Writer ${i}`)));
     let n = 0;

@@ -1,12 +1,18 @@
 // The read tables are exactly the fold of the log: after a long random history,
-// `rebuild` reproduces them row for row and `verify` reports nothing.
+// `rebuild` reproduces them row for row and `verify` reports nothing, and the state a command
+// loads from them (story_state_for_update) is the fold, as much of it as the command needs.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/database/connect.ts";
+import { decodeGlobalId } from "../src/domain/globalIds.ts";
+import { activeVersion, foldEvents, type StoryState } from "../src/domain/story.ts";
+import { VersionHistory } from "../src/domain/versionHistory.ts";
+import { readStream } from "../src/eventstore/eventStore.ts";
+import { loadStoryStateForUpdate } from "../src/projection/loadStoryState.ts";
 import { rebuildReadTables } from "../src/projection/rebuild.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
-import { ClearModule, Redo, RestoreVersion, StoryState, Undo, UpdateStory, WriteModule } from "./support/documents.ts";
+import { ClearModule, LabelVersion, Redo, RestoreVersion, StoryState as StoryStateQuery, Undo, UpdateStory, WriteModule } from "./support/documents.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
@@ -40,11 +46,25 @@ async function readTables() {
   };
 }
 
+/** The fold as a command sees it: the active version, its parent, redo's next and `extra`, with their labels. */
+function asLoadedForCommand(state: StoryState, extra: readonly number[]): StoryState {
+  const active = activeVersion(state);
+  const numbers = new Set([active.number, active.parentNumber, state.redo.at(-1), ...extra].filter((n) => typeof n === "number"));
+  const versions = [...state.versions].filter((v) => numbers.has(v.number));
+  return {
+    ...state,
+    versions: VersionHistory.partial(versions, state.versions.latestNumber),
+    labels: new Map([...state.labels].filter(([number]) => numbers.has(number))),
+  };
+}
+
 describe("after 500 random operations on a few stories", () => {
+  let stories: string[] = [];
+
   it("verify finds nothing, rebuild reproduces the tables exactly, and a tampered row is reported", async () => {
     const next = random(20261125);
     const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!;
-    const stories = [await createStory(server, token, "One"), await createStory(server, token, "Two"), await createStory(server, token, "Three")];
+    stories = [await createStory(server, token, "One"), await createStory(server, token, "Two"), await createStory(server, token, "Three")];
     const counts: Record<string, number> = {};
     let accepted = 0;
 
@@ -73,7 +93,7 @@ describe("after 500 random operations on a few stories", () => {
           response = await server.request(Redo, { input: { storyId } }, token);
           break;
         case "restore": {
-          const { story } = await server.query(StoryState, { id: storyId }, token);
+          const { story } = await server.query(StoryStateQuery, { id: storyId }, token);
           const top = story!.versions.edges[0]!.node.number;
           response = await server.request(RestoreVersion, { input: { storyId, number: 1 + Math.floor(next() * top) } }, token);
           break;
@@ -105,6 +125,24 @@ describe("after 500 random operations on a few stories", () => {
     expect(differences).toEqual([
       expect.objectContaining({ table: "story_modules", rowId: victim.id, field: "outputText", actual: { tampered: true } }),
     ]);
+  });
+
+  it("the state story_state_for_update loads is the fold of the log, restricted to the versions it loads", async () => {
+    expect(stories).toHaveLength(3);
+    for (const [i, id] of stories.entries()) {
+      // labels travel with their versions: loaded only when the version is
+      await server.query(LabelVersion, { input: { storyId: id, number: 1, label: `first of ${i}` } }, token);
+      await server.query(LabelVersion, { input: { storyId: id, number: 2, label: `second of ${i}` } }, token);
+    }
+    for (const id of stories) {
+      const storyId = decodeGlobalId(id)!.id;
+      const fold = foldEvents(storyId, await readStream(server.db.prisma, storyId));
+      expect(fold.versions.latestNumber).toBeGreaterThan(10);
+      for (const extra of [[], [1], [2, fold.versions.latestNumber]]) {
+        const loaded = await loadStoryStateForUpdate(server.db.prisma, storyId, extra);
+        expect(loaded).toEqual(asLoadedForCommand(fold, extra));
+      }
+    }
   });
 });
 
@@ -150,6 +188,6 @@ describe("the verify and rebuild commands", () => {
       // PostgreSQL takes many clients: the CLI works beside the server
       expect(result.code).toBe(0);
     }
-    expect((await server.query(StoryState, { id: storyId }, token)).story!.title).toBe("Busy");
+    expect((await server.query(StoryStateQuery, { id: storyId }, token)).story!.title).toBe("Busy");
   });
 });

@@ -1,17 +1,18 @@
-// Runs AI generations of modules: checks limits, builds the prompt from the writer's notes
-// and the upstream modules, streams the draft to subscribers, validates (one repair
-// attempt), then appends one ModuleWritten event through the ordinary command path.
-// Every outcome is recorded: provenance, cost per call, usage, errors.
+// Runs AI generations of modules: checks the request as a command would and admits it under
+// the writer's limits, builds the prompt from the writer's notes and the upstream modules,
+// streams the draft to subscribers, validates (one repair attempt), then runs one WriteModule
+// command through the application service. Every outcome is recorded: provenance, cost per
+// call, usage, errors.
 import { randomUUID } from "node:crypto";
 import OpenAI from "openai";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { Database } from "../database/connect.ts";
 import { LIMITS, moduleByName, type JsonObject, type ModuleDefinition, type ModuleName } from "../domain/catalogue.ts";
 import { StorySparkError, badInput, notFound } from "../domain/errors.ts";
-import { earlierAnswer, executeStoryCommand, type StoryCommandResult } from "../commands/storyCommands.ts";
+import { checkRequest, requestTerms, runStoryCommand, type StoryCommandResult } from "../commands/storyCommands.ts";
+import type { DbClient } from "../database/types.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, ModuleDraft } from "../live/pubsub.ts";
-import { publishStoryChanges } from "../live/publish.ts";
 import { allowedModels, costOf, type AiConfig } from "./config.ts";
 import { outputJsonSchema } from "./outputSchema.ts";
 import { PROMPT_VERSION, buildPromptMessages, repairMessage, upstreamModulesOf } from "./prompts.ts";
@@ -99,15 +100,11 @@ export class GenerationService {
       include: { modules: true },
     });
     if (!story) throw notFound("story");
-    if (request.idempotencyKey) {
-      const earlier = await earlierAnswer(this.db, story.id, userId, request.idempotencyKey, identity);
-      if (earlier) return { storyId: story.id, event: earlier, replayed: true, generationId: generationIdOf(earlier) };
-    }
-    if (request.expectedRevision != null && request.expectedRevision !== story.revision) {
-      throw new StorySparkError("REVISION_CONFLICT", `expected revision ${request.expectedRevision}, the story is at ${story.revision}`, {
-        actualRevision: story.revision,
-      });
-    }
+    // checked again under the story's lock when the output is written; checked now so that no
+    // tokens are spent on a request that would be refused
+    const terms = requestTerms({ expectedRevision: request.expectedRevision, idempotencyKey: request.idempotencyKey, requestIdentity: identity });
+    const earlier = await checkRequest(this.db.prisma, story, terms);
+    if (earlier) return { storyId: story.id, event: earlier, replayed: true, generationId: generationIdOf(earlier) };
 
     const upstream = upstreamModulesOf(module).map((m) => {
       const row = story.modules.find((r) => r.moduleName === m.moduleName);
@@ -119,14 +116,19 @@ export class GenerationService {
       story: { title: story.title, logline: story.logline, genre: story.genre },
       upstream,
     });
-    const contextVersionNumber = await this.activeVersionNumber(story.activeVersionId);
-    const generationId = await this.admit(userId, {
-      storyId: story.id,
-      module,
-      model,
-      messages,
-      inputText: request.inputText,
-      contextVersionNumber,
+    const generationId = randomUUID();
+    await this.db.prisma.$transaction(async (tx) => {
+      await this.admit(tx, userId);
+      await recordStarted(tx, {
+        id: generationId,
+        userId,
+        storyId: story.id,
+        module,
+        model,
+        messages,
+        inputText: request.inputText,
+        contextVersionNumber: story.activeVersionNumber,
+      });
     });
 
     const started = performance.now();
@@ -149,7 +151,7 @@ export class GenerationService {
     try {
       draft({});
       const output = await this.complete(module, model, messages, controller.signal, started, calls, draft);
-      const result = await executeStoryCommand(this.db, {
+      const result = await runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
         storyId: story.id,
         actorId: userId,
         command: {
@@ -164,14 +166,13 @@ export class GenerationService {
         idempotencyKey: request.idempotencyKey ?? null,
         requestIdentity: identity,
       });
-      publishStoryChanges(this.pubsub, result);
-      await this.finish(generationId, userId, story.id, module, calls, messages, started, { status: "succeeded", result });
+      await this.recordOutcome(generationId, userId, story.id, module, model, calls, messages, started, { status: "succeeded", result });
       draft({ text: calls.at(-1)?.text ?? "", done: true, attempt: calls.length });
       return { storyId: story.id, event: result.event, replayed: result.replayed, generationId };
     } catch (error) {
       const failure = error instanceof StorySparkError ? error : new StorySparkError("AI_PROVIDER_ERROR", "the generation failed");
       const status = failure.code === "GENERATION_CANCELLED" ? "cancelled" : "failed";
-      await this.finish(generationId, userId, story.id, module, calls, messages, started, { status, failure, cause: error });
+      await this.recordOutcome(generationId, userId, story.id, module, model, calls, messages, started, { status, failure, cause: error });
       draft({ done: true, attempt: Math.max(1, calls.length), error: { code: failure.code, message: failure.message } });
       throw failure;
     } finally {
@@ -223,55 +224,40 @@ export class GenerationService {
     }
   }
 
-  /** Checks the per-user limits and records the generation as running, atomically per user. */
-  private async admit(
-    userId: string,
-    generation: { storyId: string; module: ModuleDefinition; model: string; messages: ProviderMessage[]; inputText: string; contextVersionNumber: number },
-  ): Promise<string> {
-    const id = randomUUID();
-    await this.db.prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ai:${userId}`}))::text AS locked`;
-      const running = await tx.aiGeneration.count({
-        where: { userId, status: "running", createdAt: { gt: new Date(Date.now() - this.config.timeoutMs - STALE_AFTER_MS) } },
-      });
-      if (running >= this.config.maxConcurrentPerUser) {
-        throw new StorySparkError("RATE_LIMITED", `at most ${this.config.maxConcurrentPerUser} generations at once; wait for one to finish`, {
-          limit: this.config.maxConcurrentPerUser,
-        });
-      }
-      const midnight = new Date();
-      midnight.setUTCHours(0, 0, 0, 0);
-      const spent = await tx.aiCostTracking.aggregate({ where: { userId, createdAt: { gte: midnight } }, _sum: { promptTokens: true, completionTokens: true } });
-      const used = (spent._sum.promptTokens ?? 0) + (spent._sum.completionTokens ?? 0);
-      if (used >= this.config.dailyTokenBudgetPerUser) {
-        throw new StorySparkError("AI_BUDGET_EXCEEDED", `today's budget of ${this.config.dailyTokenBudgetPerUser} tokens is spent (${used} used)`, {
-          budget: this.config.dailyTokenBudgetPerUser,
-          used,
-        });
-      }
-      await tx.aiGeneration.create({
-        data: {
-          id,
-          userId,
-          storyId: generation.storyId,
-          moduleName: generation.module.name,
-          status: "running",
-          model: generation.model,
-          promptVersion: PROMPT_VERSION,
-          messages: generation.messages as Prisma.InputJsonArray,
-          inputText: generation.inputText,
-          contextVersionNumber: generation.contextVersionNumber,
-        },
-      });
+  /**
+   * Admission: the writer's limits on generations running at once and on today's tokens. Run in
+   * the transaction that records the generation as running, under a lock per writer, so that
+   * two requests at once cannot both take the last place.
+   */
+  private async admit(tx: DbClient, userId: string): Promise<void> {
+    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ai:${userId}`}))::text AS locked`;
+    const running = await tx.aiGeneration.count({
+      where: { userId, status: "running", createdAt: { gt: new Date(Date.now() - this.config.timeoutMs - STALE_AFTER_MS) } },
     });
-    return id;
+    if (running >= this.config.maxConcurrentPerUser) {
+      throw new StorySparkError("RATE_LIMITED", `at most ${this.config.maxConcurrentPerUser} generations at once; wait for one to finish`, {
+        limit: this.config.maxConcurrentPerUser,
+      });
+    }
+    const midnight = new Date();
+    midnight.setUTCHours(0, 0, 0, 0);
+    const spent = await tx.aiCostTracking.aggregate({ where: { userId, createdAt: { gte: midnight } }, _sum: { promptTokens: true, completionTokens: true } });
+    const used = (spent._sum.promptTokens ?? 0) + (spent._sum.completionTokens ?? 0);
+    if (used >= this.config.dailyTokenBudgetPerUser) {
+      throw new StorySparkError("AI_BUDGET_EXCEEDED", `today's budget of ${this.config.dailyTokenBudgetPerUser} tokens is spent (${used} used)`, {
+        budget: this.config.dailyTokenBudgetPerUser,
+        used,
+      });
+    }
   }
 
-  private async finish(
+  /** Recording, at the end: the generation's outcome, its cost per call, usage, and the error if it failed. */
+  private async recordOutcome(
     generationId: string,
     userId: string,
     storyId: string,
     module: ModuleDefinition,
+    model: string,
     calls: CompletionResult[],
     messages: ProviderMessage[],
     started: number,
@@ -280,7 +266,6 @@ export class GenerationService {
       | { status: "failed" | "cancelled"; failure: StorySparkError; cause: unknown },
   ): Promise<void> {
     const durationMs = Math.round(performance.now() - started);
-    const model = (await this.db.prisma.aiGeneration.findUnique({ where: { id: generationId }, select: { model: true } }))!.model;
     const costs = calls.map((c) => costOf(this.config.prices, model, c.promptTokens, c.completionTokens));
     const promptTokens = sum(calls.map((c) => c.promptTokens));
     const completionTokens = sum(calls.map((c) => c.completionTokens));
@@ -341,12 +326,36 @@ export class GenerationService {
           ]),
     ]);
   }
+}
 
-  private async activeVersionNumber(activeVersionId: string | null): Promise<number> {
-    if (!activeVersionId) return 1;
-    const version = await this.db.prisma.storyVersion.findUnique({ where: { id: activeVersionId }, select: { versionNumber: true } });
-    return version?.versionNumber ?? 1;
-  }
+/** Recording, at the start: the generation as running, with its provenance (model, prompt, context). */
+async function recordStarted(
+  tx: DbClient,
+  generation: {
+    id: string;
+    userId: string;
+    storyId: string;
+    module: ModuleDefinition;
+    model: string;
+    messages: ProviderMessage[];
+    inputText: string;
+    contextVersionNumber: number;
+  },
+): Promise<void> {
+  await tx.aiGeneration.create({
+    data: {
+      id: generation.id,
+      userId: generation.userId,
+      storyId: generation.storyId,
+      moduleName: generation.module.name,
+      status: "running",
+      model: generation.model,
+      promptVersion: PROMPT_VERSION,
+      messages: generation.messages as Prisma.InputJsonArray,
+      inputText: generation.inputText,
+      contextVersionNumber: generation.contextVersionNumber,
+    },
+  });
 }
 
 /** Why a model's text is not the module's output, or null when it is. */

@@ -7,11 +7,12 @@ import { DataDirInUseError } from "../database/dataDirLock.ts";
 import { StorySparkError } from "../domain/errors.ts";
 import { readStream, type StoredEvent } from "../eventstore/eventStore.ts";
 import { START, parseCheckpoint, readAllAfter, type GlobalCheckpoint } from "../eventstore/globalFeed.ts";
-import { decodeGlobalId, encodeGlobalId } from "../graphql/globalIds.ts";
+import { decodeGlobalId, encodeGlobalId } from "../domain/globalIds.ts";
 import { buildStoryExport } from "../history/exportStory.ts";
 import { storyAtRevision } from "../history/storyAt.ts";
 import { storyToMarkdown } from "../history/storyMarkdown.ts";
 import { importStory } from "../commands/importStory.ts";
+import { createLiveMessaging } from "../live/pubsub.ts";
 import { rebuildReadTables } from "../projection/rebuild.ts";
 import { verifyReadTables } from "../projection/verify.ts";
 import { OutputClosedError, outputTo } from "./output.ts";
@@ -110,7 +111,9 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const owner = await db.prisma.user.findUnique({ where: { email: values.owner.trim().toLowerCase() } });
     if (!owner) throw new StorySparkError("NOT_FOUND", `no user with email ${values.owner}`);
     const data: unknown = JSON.parse(await fs.readFile(file, "utf8"));
-    const { storyId, event } = await importStory(db, owner.id, data);
+    // announced like any write, through Redis when the servers share one
+    const live = createLiveMessaging(readConfig().redisUrl);
+    const { storyId, event } = await importStory({ db, pubsub: live.pubsub }, owner.id, data).finally(() => live.close());
     await printLine(JSON.stringify({ storyId: encodeGlobalId("Story", storyId), uuid: storyId, revision: event.seq }));
     return 0;
   },

@@ -4,8 +4,9 @@
 // live command does — the catalogue's output schemas and size limits, title, label and text
 // rules, undo/redo/restore/label targets that exist — and what is stored is what `decide` made:
 // new ids, no unknown fields, no generation provenance (the generations are not the importer's).
-// All of it is appended and projected in one transaction; anything invalid is BAD_USER_INPUT
-// naming the event's seq and the field, and nothing is stored.
+// All of it is appended and projected in one transaction, through the same service as any
+// command (in batches for a long log), and announced; anything invalid is BAD_USER_INPUT naming
+// the event's seq and the field, and nothing is stored.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { MODULES } from "../domain/catalogue.ts";
@@ -22,11 +23,10 @@ import {
   type StoryEventData,
   type StoryState,
 } from "../domain/story.ts";
-import type { Database } from "../database/connect.ts";
-import { appendToStream, type StoredEvent } from "../eventstore/eventStore.ts";
+import type { StoredEvent } from "../eventstore/eventStore.ts";
 import { upcast } from "../eventstore/upcast.ts";
 import { EXPORT_FORMAT } from "../history/exportFormat.ts";
-import { projectStory } from "../projection/projectStory.ts";
+import { runStoryCommand, type CommandServices } from "./storyCommands.ts";
 
 const exportedLog = z.object({
   format: z.literal(EXPORT_FORMAT),
@@ -63,7 +63,7 @@ const PAYLOADS = {
 type Payloads = { [K in keyof typeof PAYLOADS]: z.infer<(typeof PAYLOADS)[K]> };
 type ImportedEvent = { [K in keyof Payloads]: { type: K; payload: Payloads[K] } }[keyof Payloads];
 
-export async function importStory(db: Database, ownerId: string, data: unknown): Promise<{ storyId: string; event: StoredEvent }> {
+export async function importStory(services: CommandServices, ownerId: string, data: unknown): Promise<{ storyId: string; event: StoredEvent }> {
   const parsed = exportedLog.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -72,7 +72,6 @@ export async function importStory(db: Database, ownerId: string, data: unknown):
   const storyId = randomUUID();
   let state = initialState(storyId);
   const recorded: RecordedStoryEvent[] = [];
-  const activeNumbers: number[] = [];
   for (const [i, exported] of parsed.data.events.entries()) {
     const where = `data.events[seq ${exported.seq}]`;
     if (exported.seq !== i + 1) throw badInput(`${where}.seq`, `must be ${i + 1}: the log starts at 1 and has no gaps`);
@@ -90,18 +89,10 @@ export async function importStory(db: Database, ownerId: string, data: unknown):
     };
     state = evolve(state, event);
     recorded.push(event);
-    activeNumbers.push(state.activeVersionNumber);
   }
 
-  const events = await db.prisma.$transaction(
-    async (tx) => {
-      const stored = await appendToStream(tx, recorded, activeNumbers, {});
-      await projectStory(tx, initialState(storyId), state);
-      return stored;
-    },
-    { maxWait: 30_000, timeout: 10 * 60_000 },
-  );
-  return { storyId, event: events.at(-1)! };
+  const { event } = await runStoryCommand(services, { storyId, actorId: ownerId, command: { type: "ImportLog", events: recorded } });
+  return { storyId, event };
 }
 
 /** The event upcast to the current schema, its payload of the right types. */

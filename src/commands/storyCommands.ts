@@ -1,8 +1,10 @@
-// The command handler: one transaction per command — lock and load the story's
-// state, decide, append the events, project them — then report what was appended.
+// The application service for stories: one function runs a command — in one transaction, lock
+// and load the story's state, check the request, decide, append the events and apply their
+// projection in one statement — and then announces what it appended to the story's subscribers.
+// GraphQL, AI generation and import all go through it.
 import { createHash, randomUUID } from "node:crypto";
 import { MODULES, moduleBySnapshotKey, type ModuleName, type SnapshotKey } from "../domain/catalogue.ts";
-import { StorySparkError, notFound } from "../domain/errors.ts";
+import { StorySparkError, badInput, notFound } from "../domain/errors.ts";
 import { canonicalJson } from "../domain/json.ts";
 import {
   activeVersion,
@@ -12,20 +14,32 @@ import {
   initialState,
   versionsNeededBy,
   type ModuleIds,
+  type RecordedStoryEvent,
   type StoryCommand,
   type StoryState,
 } from "../domain/story.ts";
 import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
-import { findByIdempotencyKey, recordEvents, type StoredEvent } from "../eventstore/eventStore.ts";
+import { appendAndProject, inAppendTransaction } from "../eventstore/append.ts";
+import { findByIdempotencyKey, recordEvents, type StoredEvent, type StoryEventRow } from "../eventstore/eventStore.ts";
+import { publishStoryChanges } from "../live/publish.ts";
+import type { LivePubSub } from "../live/pubsub.ts";
 import { loadStoryStateForUpdate } from "../projection/loadStoryState.ts";
-import { planProjection } from "../projection/projectStory.ts";
-import { commitStoryChange } from "./commitStoryChange.ts";
+import { planProjection } from "../projection/projectionPlan.ts";
+
+/** What running a command needs: where it is stored, and where it is announced. */
+export type CommandServices = { readonly db: Database; readonly pubsub: LivePubSub };
+
+/**
+ * A story's exported log, imported as a new story: its events already re-decided one by one
+ * through the story's rules (./importStory.ts), appended as they are.
+ */
+export type ImportLog = { type: "ImportLog"; events: readonly RecordedStoryEvent[] };
 
 export type StoryCommandRequest = {
   storyId: string;
   actorId: string;
-  command: StoryCommand;
+  command: StoryCommand | ImportLog;
   expectedRevision?: number | null;
   idempotencyKey?: string | null;
   /** what identifies the request for its idempotency key, when not the command itself */
@@ -46,66 +60,100 @@ export type StoryCommandResult = {
   after: StoryState | null;
 };
 
+/** Runs the command, then tells the story's subscribers what it appended. */
+export async function runStoryCommand(services: CommandServices, request: StoryCommandRequest): Promise<StoryCommandResult> {
+  const result = await executeStoryCommand(services.db, request);
+  publishStoryChanges(services.pubsub, result);
+  return result;
+}
+
 /** Long enough for many writers queued on one story's lock. */
 const TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 60_000 } as const;
+/** An import appends its whole log in one transaction. */
+const IMPORT_TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 10 * 60_000 } as const;
+/** Events per statement: a long imported log is appended in batches of this many. */
+const EVENTS_PER_STATEMENT = 500;
 const IDEMPOTENCY_KEY_MAX = 200;
 
+/** Runs the command in its transaction, without announcing it: `runStoryCommand` is what the application calls. */
 export async function executeStoryCommand(db: Database, request: StoryCommandRequest): Promise<StoryCommandResult> {
   const { storyId, actorId, command } = request;
+  const terms = requestTerms({ ...request, requestIdentity: request.requestIdentity ?? command });
+  const createsStory = command.type === "CreateStory" || command.type === "ImportLog";
+
+  return inAppendTransaction(
+    db,
+    storyId,
+    async (tx) => {
+      const before = createsStory ? initialState(storyId) : await loadOwnStory(tx, storyId, actorId, command);
+      const earlier = await checkRequest(tx, before, terms);
+      if (earlier) return { storyId, events: [earlier], event: earlier, replayed: true, changes: [], after: null };
+
+      const recorded =
+        command.type === "ImportLog" ? command.events : recordEvents(storyId, decide(command, before), { currentRevision: before.revision, actorId });
+      const events: StoredEvent[] = [];
+      const changes: StoryCommandResult["changes"] = [];
+      let after = before;
+      let written = before;
+      let unwritten: StoryEventRow[] = [];
+      for (const [i, event] of recorded.entries()) {
+        const previous = after;
+        after = evolve(after, event);
+        const last = i === recorded.length - 1;
+        // the key marks the command's last event, which carries its answer
+        const stored: StoredEvent = { ...event, activeVersionNumber: after.activeVersionNumber, idempotencyKey: last ? terms.idempotencyKey : null };
+        events.push(stored);
+        changes.push({ event: stored, modules: previous.exists ? changedModules(activeVersion(previous), activeVersion(after)).map(moduleNameOf) : [] });
+        unwritten.push({ ...stored, requestHash: last ? terms.requestHash : null });
+        if (last || unwritten.length === EVENTS_PER_STATEMENT) {
+          await appendAndProject(tx, unwritten, planProjection(written, after));
+          written = after;
+          unwritten = [];
+        }
+      }
+      return { storyId, events, event: events.at(-1)!, replayed: false, changes, after };
+    },
+    command.type === "ImportLog" ? IMPORT_TRANSACTION_OPTIONS : TRANSACTION_OPTIONS,
+  );
+}
+
+/** A request's idempotency key (checked) with its fingerprint, and the revision it expects. */
+export type RequestTerms = { idempotencyKey: string | null; requestHash: string | null; expectedRevision: number | null };
+
+export function requestTerms(request: { expectedRevision?: number | null; idempotencyKey?: string | null; requestIdentity: unknown }): RequestTerms {
   const key = request.idempotencyKey ?? null;
   if (key !== null && (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX)) {
-    throw new StorySparkError("BAD_USER_INPUT", `idempotencyKey: must be 1 to ${IDEMPOTENCY_KEY_MAX} characters`, { field: "idempotencyKey" });
+    throw badInput("idempotencyKey", `must be 1 to ${IDEMPOTENCY_KEY_MAX} characters`);
   }
-  const requestHash = key === null ? null : fingerprint(request.requestIdentity ?? command);
+  return { idempotencyKey: key, requestHash: key === null ? null : fingerprint(request.requestIdentity), expectedRevision: request.expectedRevision ?? null };
+}
 
-  return db.prisma.$transaction(async (tx) => {
-    const before = command.type === "CreateStory" ? initialState(storyId) : await loadOwnStory(tx, storyId, actorId, command);
-
-    if (key !== null) {
-      const earlier = await findByIdempotencyKey(tx, storyId, key);
-      if (earlier) {
-        if (earlier.requestHash !== requestHash) {
-          throw new StorySparkError("BAD_USER_INPUT", "idempotencyKey: already used for a different request", { field: "idempotencyKey" });
-        }
-        return { storyId, events: [earlier.event], event: earlier.event, replayed: true, changes: [], after: null };
-      }
+/**
+ * The checks a request passes before its command is decided, in this order: a repeated
+ * idempotency key answers with the event the earlier request appended (and is refused when that
+ * was a different request); then an expected revision other than the story's is a
+ * REVISION_CONFLICT. A command runs them under the story's lock; AI generation runs them before
+ * it too, so that no tokens are spent on a request that would be refused. Returns the earlier
+ * answer, if any.
+ */
+export async function checkRequest(db: DbClient, story: Pick<StoryState, "id" | "revision">, terms: RequestTerms): Promise<StoredEvent | null> {
+  if (terms.idempotencyKey !== null) {
+    const earlier = await findByIdempotencyKey(db, story.id, terms.idempotencyKey);
+    if (earlier) {
+      if (earlier.requestHash !== terms.requestHash) throw badInput("idempotencyKey", "already used for a different request");
+      return earlier.event;
     }
-    const expected = request.expectedRevision;
-    if (expected !== undefined && expected !== null && expected !== before.revision) {
-      throw new StorySparkError("REVISION_CONFLICT", `expected revision ${expected}, the story is at ${before.revision}`, {
-        actualRevision: before.revision,
-      });
-    }
-
-    const recorded = recordEvents(storyId, decide(command, before), { currentRevision: before.revision, actorId });
-    let after = before;
-    const activeNumbers: number[] = [];
-    const changedBy: ModuleName[][] = [];
-    for (const event of recorded) {
-      const previous = after;
-      after = evolve(after, event);
-      activeNumbers.push(after.activeVersionNumber);
-      changedBy.push(previous.exists ? changedModules(activeVersion(previous), activeVersion(after)).map(moduleNameOf) : []);
-    }
-    const events: StoredEvent[] = recorded.map((event, i) => ({
-      ...event,
-      activeVersionNumber: activeNumbers[i]!,
-      // the key marks the command's last event, which carries its answer
-      idempotencyKey: i === recorded.length - 1 ? key : null,
-    }));
-    await commitStoryChange(
-      tx,
-      events.map((event) => ({ ...event, requestHash: event.idempotencyKey === null ? null : requestHash })),
-      planProjection(before, after),
-    );
-    const changes = events.map((event, i) => ({ event, modules: changedBy[i] ?? [] }));
-    return { storyId, events, event: events.at(-1)!, replayed: false, changes, after };
-  }, TRANSACTION_OPTIONS);
+  }
+  if (terms.expectedRevision !== null && terms.expectedRevision !== story.revision) {
+    throw new StorySparkError("REVISION_CONFLICT", `expected revision ${terms.expectedRevision}, the story is at ${story.revision}`, {
+      actualRevision: story.revision,
+    });
+  }
+  return null;
 }
 
 async function loadOwnStory(db: DbClient, storyId: string, actorId: string, command: StoryCommand): Promise<StoryState> {
-  // The restore target is the only version a command names; redo's target is loaded anyway.
-  const state = await loadStoryStateForUpdate(db, storyId, versionsNeededBy(command, { redo: [] }));
+  const state = await loadStoryStateForUpdate(db, storyId, versionsNeededBy(command));
   if (!state || state.ownerId !== actorId) throw notFound("story");
   return state;
 }
@@ -128,16 +176,6 @@ export function newStoryIds(): { storyId: string; versionId: string; moduleIds: 
 export function fingerprint(identity: unknown): string {
   const { versionId: _ignored, ...rest } = identity as { versionId?: string };
   return createHash("sha256").update(canonicalJson(rest)).digest("hex");
-}
-
-/** The answer an earlier request with this key got, if any (read without locking: a fast path). */
-export async function earlierAnswer(db: Database, storyId: string, actorId: string, key: string, identity: unknown) {
-  const earlier = await findByIdempotencyKey(db.prisma, storyId, key);
-  if (!earlier || earlier.event.actorId !== actorId) return null;
-  if (earlier.requestHash !== fingerprint(identity)) {
-    throw new StorySparkError("BAD_USER_INPUT", "idempotencyKey: already used for a different request", { field: "idempotencyKey" });
-  }
-  return earlier.event;
 }
 
 /** Deletes a story with its whole log, read rows and metadata. */

@@ -75,7 +75,6 @@ export const LIMITS = {
   jsonDepth: 64,
 } as const;
 
-export const MODULE_NAMES: readonly ModuleName[] = MODULES.map((m) => m.name);
 export const SNAPSHOT_KEYS: readonly SnapshotKey[] = MODULES.map((m) => m.snapshotKey);
 
 const byName = new Map<string, ModuleDefinition>(MODULES.map((m) => [m.name, m]));
@@ -87,10 +86,6 @@ export function moduleByName(name: string): ModuleDefinition | undefined {
 
 export function moduleBySnapshotKey(key: string): ModuleDefinition | undefined {
   return bySnapshotKey.get(key);
-}
-
-export function isModuleName(name: string): name is ModuleName {
-  return byName.has(name);
 }
 
 /** What a module holds: its output object and the writer's input text, each or both absent. */

@@ -131,19 +131,23 @@ export function activeVersion(state: StoryState): StoryVersionState {
 
 // ---------------------------------------------------------------- decide
 
-/** The version numbers a command needs besides the active one, for loaders that bring in part of the history. */
-export function versionsNeededBy(command: StoryCommand, state: Pick<StoryState, "redo">): number[] {
+/**
+ * The version numbers a command needs besides the active one, its parent and the one redo would
+ * bring back, for loaders that bring in part of the history.
+ */
+export function versionsNeededBy(command: StoryCommand): number[] {
   switch (command.type) {
     case "RestoreVersion":
     case "LabelVersion":
       return [command.number];
-    case "Redo": {
-      const next = state.redo.at(-1);
-      return next === undefined ? [] : [next];
-    }
     default:
       return [];
   }
+}
+
+/** Only the first version has no parent: any other active version can be undone. */
+export function canUndo(activeVersionNumber: number): boolean {
+  return activeVersionNumber > 1;
 }
 
 export function decide(command: StoryCommand, state: StoryState): StoryEventData[] {

@@ -1,9 +1,8 @@
-// The event store: append to a story's stream with an expected revision and an
-// idempotency key, read a stream from a position. Knows nothing of the story's rules.
+// The event store: the log's rows, the stamps an append puts on events, and reading a stream
+// from a position. Appending is ./append.ts. Knows nothing of the story's rules.
 import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { DbClient } from "../database/types.ts";
-import { StorySparkError } from "../domain/errors.ts";
 import { EVENT_SCHEMA_VERSION, type RecordedStoryEvent, type StoryEventData } from "../domain/story.ts";
 import { upcast } from "./upcast.ts";
 
@@ -13,17 +12,31 @@ export type StoredEvent = RecordedStoryEvent & {
   readonly idempotencyKey: string | null;
 };
 
-export type AppendOptions = {
+/** A row of story_events as the write path inserts it. */
+export type StoryEventRow = {
+  id: string;
+  storyId: string;
+  seq: number;
+  type: string;
+  schemaVersion: number;
+  payload: object;
+  actorId: string | null;
+  createdAt: Date;
+  activeVersionNumber: number;
+  idempotencyKey: string | null;
+  /** fingerprint of the request that carried the idempotency key */
+  requestHash: string | null;
+};
+
+export type RecordOptions = {
   /** the stream's revision as the caller read it under the stream's lock */
   currentRevision: number;
   actorId: string | null;
-  idempotencyKey?: string | null;
-  requestHash?: string | null;
   now?: Date;
 };
 
 /** Stamps events for a stream: ids, sequence numbers and time. */
-export function recordEvents(storyId: string, events: readonly StoryEventData[], options: AppendOptions): RecordedStoryEvent[] {
+export function recordEvents(storyId: string, events: readonly StoryEventData[], options: RecordOptions): RecordedStoryEvent[] {
   const createdAt = options.now ?? new Date();
   return events.map((event, i) => ({
     ...event,
@@ -36,47 +49,7 @@ export function recordEvents(storyId: string, events: readonly StoryEventData[],
   }));
 }
 
-/**
- * Appends recorded events. The caller holds the stream's lock; the unique
- * (story_id, seq) index is the last guard against a lost update.
- */
-export async function appendToStream(
-  db: DbClient,
-  events: readonly RecordedStoryEvent[],
-  activeVersionNumbers: readonly number[],
-  options: Pick<AppendOptions, "idempotencyKey" | "requestHash">,
-): Promise<StoredEvent[]> {
-  try {
-    await db.storyEvent.createMany({
-      data: events.map((event, i) => ({
-        id: event.id,
-        storyId: event.storyId,
-        seq: event.seq,
-        type: event.type,
-        schemaVersion: event.schemaVersion,
-        payload: event.payload as Prisma.InputJsonObject,
-        actorId: event.actorId,
-        createdAt: event.createdAt,
-        activeVersionNumber: activeVersionNumbers[i] ?? 0,
-        // the key marks the command's last event, which carries its answer
-        idempotencyKey: i === events.length - 1 ? (options.idempotencyKey ?? null) : null,
-        requestHash: i === events.length - 1 ? (options.requestHash ?? null) : null,
-      })),
-    });
-  } catch (error) {
-    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
-      const latest = events[0] ? await streamRevision(db, events[0].storyId) : 0;
-      throw new StorySparkError("REVISION_CONFLICT", `the story is at revision ${latest}`, { actualRevision: latest });
-    }
-    throw error;
-  }
-  return events.map((event, i) => ({
-    ...event,
-    activeVersionNumber: activeVersionNumbers[i] ?? 0,
-    idempotencyKey: i === events.length - 1 ? (options.idempotencyKey ?? null) : null,
-  }));
-}
-
+/** The seq of the stream's last committed event: its revision. */
 export async function streamRevision(db: DbClient, storyId: string): Promise<number> {
   const result = await db.storyEvent.aggregate({ where: { storyId }, _max: { seq: true } });
   return result._max.seq ?? 0;

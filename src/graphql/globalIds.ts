@@ -1,24 +1,9 @@
-// Relay global ids: base64 of "Type:uuid". A malformed id, or one of another type,
-// is answered like a missing one.
+// Relay global ids (the codec is ../domain/globalIds.ts, shared with the CLI). A malformed id,
+// or one of another type, is answered like a missing one.
+import { decodeGlobalId, type NodeTypeName } from "../domain/globalIds.ts";
 import { notFound } from "../domain/errors.ts";
 
-export const NODE_TYPES = ["User", "Story", "StoryModule", "StoryVersion", "StoryEvent", "Metadata", "Generation"] as const;
-export type NodeTypeName = (typeof NODE_TYPES)[number];
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function encodeGlobalId(type: NodeTypeName, id: string): string {
-  return Buffer.from(`${type}:${id}`, "utf8").toString("base64");
-}
-
-export function decodeGlobalId(globalId: string): { typename: NodeTypeName; id: string } | null {
-  const decoded = Buffer.from(globalId, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  const typename = decoded.slice(0, colon);
-  const id = decoded.slice(colon + 1);
-  if (colon < 0 || !(NODE_TYPES as readonly string[]).includes(typename) || !UUID.test(id)) return null;
-  return { typename: typename as NodeTypeName, id: id.toLowerCase() };
-}
+export { NODE_TYPES, decodeGlobalId, encodeGlobalId, type NodeTypeName } from "../domain/globalIds.ts";
 
 /** The uuid inside a global id of the expected type; NOT_FOUND otherwise. */
 export function idOf(type: NodeTypeName, globalId: string): string {

@@ -1,6 +1,6 @@
 // A story as it was after any event of its log: the same fold the projector uses, stopped early.
 import { MODULES } from "../domain/catalogue.ts";
-import { activeVersion, foldEvents, type RecordedStoryEvent } from "../domain/story.ts";
+import { activeVersion, canUndo, foldEvents, type RecordedStoryEvent } from "../domain/story.ts";
 
 export type StoryAtRevision = {
   storyId: string;
@@ -27,7 +27,7 @@ export function storyAtRevision(storyId: string, events: readonly RecordedStoryE
     genre: state.genre,
     isComplete: state.isComplete,
     activeVersionNumber: state.activeVersionNumber,
-    canUndo: active.parentNumber !== null,
+    canUndo: canUndo(state.activeVersionNumber),
     canRedo: state.redo.length > 0,
     modules: MODULES.map((m) => ({
       name: m.name,

@@ -5,10 +5,10 @@
 import type { Database } from "../database/connect.ts";
 import { isLockTimeout } from "../database/connectionErrors.ts";
 import type { DbClient } from "../database/types.ts";
-import { foldEvents, initialState } from "../domain/story.ts";
+import { foldEvents } from "../domain/story.ts";
 import { countEvents, readEveryStream, toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
 import { insertNewStories } from "./bulkInsert.ts";
-import { planProjection, type ProjectionPlan } from "./projectStory.ts";
+import { planNewStory, type NewStoryPlan } from "./projectionPlan.ts";
 import { addForeignKeys, createNewTables, dropNewTables, NEW_READ_TABLES, swapInNewTables } from "./shadowTables.ts";
 
 export type Progress = (done: { streams: number; events: number }, total: { streams: number; events: number }) => void;
@@ -93,7 +93,7 @@ async function fillNewTables(db: DbClient, onProgress: Progress): Promise<{ stre
   const total = await countEvents(db);
   const done = { streams: 0, events: 0 };
   onProgress(done, total);
-  let batch: ProjectionPlan[] = [];
+  let batch: NewStoryPlan[] = [];
   let rows = 0;
   const flush = async () => {
     await insertNewStories(db, batch, NEW_READ_TABLES);
@@ -102,7 +102,7 @@ async function fillNewTables(db: DbClient, onProgress: Progress): Promise<{ stre
     rows = 0;
   };
   for await (const [storyId, events] of readEveryStream(db)) {
-    const plan = planProjection(initialState(storyId), foldEvents(storyId, events));
+    const plan = planNewStory(foldEvents(storyId, events));
     batch.push(plan);
     rows += 1 + plan.modules.length + plan.versions.length;
     done.streams++;
@@ -128,7 +128,7 @@ async function catchUp(db: DbClient, horizon: string): Promise<number> {
     const rows = await db.storyEvent.findMany({ where: { storyId: { in: chunk } }, orderBy: [{ storyId: "asc" }, { seq: "asc" }] });
     const streams = new Map<string, StoredEvent[]>();
     for (const row of rows) streams.set(row.storyId, [...(streams.get(row.storyId) ?? []), toStoredEvent(row)]);
-    const plans = [...streams].map(([storyId, events]) => planProjection(initialState(storyId), foldEvents(storyId, events)));
+    const plans = [...streams].map(([storyId, events]) => planNewStory(foldEvents(storyId, events)));
     await insertNewStories(db, plans, NEW_READ_TABLES);
   }
   return storyIds.length;

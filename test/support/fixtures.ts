@@ -32,6 +32,6 @@ export async function importLongStory(server: TestServer, name: string, events: 
       ? { seq: 1, type: "StoryCreated", schemaVersion: 1, payload: { title: "Title 1", version: { number: 1 } }, createdAt }
       : { seq: i + 1, type: "StoryDetailsChanged", schemaVersion: 1, payload: { title: `Title ${i + 1}` }, createdAt },
   );
-  const { storyId } = await importStory(server.db, owner.id, { format: "story-spark.story", formatVersion: 1, events: log });
+  const { storyId } = await importStory({ db: server.db, pubsub: server.messaging.pubsub }, owner.id, { format: "story-spark.story", formatVersion: 1, events: log });
   return { token: signUp.token, storyId };
 }

@@ -91,7 +91,7 @@ builder.objectField(UserType, "aiUsage", (t) =>
     args: { since: t.arg({ type: "DateTime" }) },
     resolve: (user, { since }, context) => {
       if (context.viewer?.id !== user.id) throw new Error("aiUsage of another user");
-      return aiUsage(context.db.prisma, { userId: user.id }, since ?? null);
+      return aiUsage(context.reader, { userId: user.id }, since ?? null);
     },
   }),
 );
@@ -100,7 +100,7 @@ builder.objectField(StoryType, "aiUsage", (t) =>
   t.field({
     type: AiUsage,
     args: { since: t.arg({ type: "DateTime" }) },
-    resolve: (story, { since }, context) => aiUsage(context.db.prisma, { storyId: story.id }, since ?? null),
+    resolve: (story, { since }, context) => aiUsage(context.reader, { storyId: story.id }, since ?? null),
   }),
 );
 
@@ -221,7 +221,7 @@ builder.objectField(StoryType, "generations", (t) =>
     description: "The story's AI generations, newest first.",
     args: { first: t.arg.int(), status: t.arg.string({ description: "running, succeeded, failed or cancelled" }) },
     resolve: (story, { first, status }, context) =>
-      context.db.prisma.aiGeneration.findMany({
+      context.reader.aiGeneration.findMany({
         where: { storyId: story.id, ...(status ? { status } : {}) },
         orderBy: { createdAt: "desc" },
         take: pageSize(first),

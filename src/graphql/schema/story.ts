@@ -4,9 +4,10 @@ import { loadAll, orNotFound } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
 import { moduleByName } from "../../domain/catalogue.ts";
-import { deleteStory, executeStoryCommand, newStoryIds } from "../../commands/storyCommands.ts";
+import { deleteStory, newStoryIds, runStoryCommand } from "../../commands/storyCommands.ts";
+import { canUndo, type StoryCommand } from "../../domain/story.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
-import { publishStoryChanges, publishStoryDeleted } from "../../live/publish.ts";
+import { publishStoryDeleted } from "../../live/publish.ts";
 import { idOf } from "../globalIds.ts";
 import { clearLoaders, primeFromCommand, versionKey } from "../loaders.ts";
 import { connectionOf, decodeCursor, encodeCursor, EVENTS_PAGE, pageSize } from "./paging.ts";
@@ -69,12 +70,12 @@ builder.node(StoryType, {
       description: "The story's event log, oldest first: events with seq > after.",
       args: { after: t.arg.int(), first: t.arg.int() },
       resolve: (story, { after, first }, context) =>
-        readStream(context.db.prisma, story.id, { after: after ?? 0, limit: pageSize(first ?? EVENTS_PAGE) }),
+        readStream(context.reader, story.id, { after: after ?? 0, limit: pageSize(first ?? EVENTS_PAGE) }),
     }),
     activeVersionNumber: t.exposeInt("activeVersionNumber"),
     canUndo: t.boolean({
       description: "Only version 1 has no parent: any other active version can be undone.",
-      resolve: (story) => story.activeVersionNumber > 1,
+      resolve: (story) => canUndo(story.activeVersionNumber),
     }),
     canRedo: t.boolean({ resolve: (story) => story.redoVersionNumbers.length > 0 }),
     metadata: t.field({ type: [MetadataType], resolve: (story, _args, context) => metadataOf(context, "story", story.id) }),
@@ -99,7 +100,7 @@ export async function storiesConnection(
   const [createdAt, id] = cursor ?? [];
   if (cursor && (typeof createdAt !== "string" || typeof id !== "string")) decodeCursor("!");
   if (context.viewer?.id !== userId) return connectionOf([], 0, () => "", false);
-  const rows = await context.db.prisma.story.findMany({
+  const rows = await context.reader.story.findMany({
     where: {
       userId,
       ...(cursor
@@ -179,9 +180,9 @@ type CommandArgs = { storyId: string; expectedRevision?: number | null; idempote
 export async function changeStory(
   context: GraphQLContext,
   args: CommandArgs,
-  command: Parameters<typeof executeStoryCommand>[1]["command"],
+  command: StoryCommand,
 ): Promise<StoryChange> {
-  const result = await executeStoryCommand(context.db, {
+  const result = await runStoryCommand(context, {
     storyId: args.storyId,
     actorId: context.viewer!.id,
     command,
@@ -190,7 +191,6 @@ export async function changeStory(
   });
   clearLoaders(context.loaders);
   if (result.after) primeFromCommand(context.loaders, result.after, result.events);
-  publishStoryChanges(context.pubsub, result);
   return {
     storyId: result.storyId,
     eventId: result.event.id,

@@ -1,0 +1,79 @@
+// The one write path: a command's events appended to the log and the read-table changes they
+// make applied, as one statement (one round trip) in the command's transaction. A new story
+// and a change to a story are two fixed statements, chosen by the plan's kind. Data-modifying
+// CTEs all see the same snapshot and run to completion; foreign keys are checked at the end.
+import type { Database } from "../database/connect.ts";
+import type { DbClient } from "../database/types.ts";
+import { StorySparkError } from "../domain/errors.ts";
+import { Prisma } from "../generated/prisma/client.ts";
+import type { NewStoryPlan, ProjectionPlan, StoryChangePlan } from "../projection/projectionPlan.ts";
+import { EVENT_COLUMNS, MODULE_COLUMNS, STORY_COLUMNS, VERSION_COLUMNS, insertRows, omit, pick, updateRows } from "../projection/tableColumns.ts";
+import { streamRevision, type StoryEventRow } from "./eventStore.ts";
+
+/** Appends the events and applies the plan they make, in one statement. */
+export async function appendAndProject(db: DbClient, events: readonly StoryEventRow[], plan: ProjectionPlan): Promise<void> {
+  await db.$executeRaw(plan.kind === "newStory" ? newStoryStatement(events, plan) : storyChangeStatement(events, plan));
+}
+
+function newStoryStatement(events: readonly StoryEventRow[], plan: NewStoryPlan): Prisma.Sql {
+  return Prisma.sql`
+    WITH appended AS (${insertRows("story_events", EVENT_COLUMNS, events)}),
+         story AS (${insertRows("stories", STORY_COLUMNS, [plan.story])}),
+         modules AS (${insertRows("story_modules", MODULE_COLUMNS, plan.modules)})
+    ${insertRows("story_versions", VERSION_COLUMNS, plan.versions)}`;
+}
+
+/** The story's row keeps its owner and creation time; a module row changes only in content and time. */
+const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["userId", "createdAt"]);
+const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "inputText", "outputText", "updatedAt"]);
+const LABEL_COLUMNS = pick(VERSION_COLUMNS, ["storyId", "versionNumber", "label"]);
+
+function storyChangeStatement(events: readonly StoryEventRow[], plan: StoryChangePlan): Prisma.Sql {
+  return Prisma.sql`
+    WITH appended AS (${insertRows("story_events", EVENT_COLUMNS, events)}),
+         story AS (${updateRows("stories", STORY_CHANGE_COLUMNS, ["id"], [plan.story])}),
+         modules AS (${updateRows("story_modules", MODULE_CHANGE_COLUMNS, ["id"], plan.modules)}),
+         versions AS (${insertRows("story_versions", VERSION_COLUMNS, plan.versions)})
+    ${updateRows("story_versions", LABEL_COLUMNS, ["storyId", "versionNumber"], plan.labels)}`;
+}
+
+/**
+ * Runs `work`, which appends to the story, in one transaction. Writers to a story take turns
+ * under its lock; one that got past it anyway with a sequence number already taken is refused
+ * by the unique (story_id, seq) index, and answered REVISION_CONFLICT with the story's revision,
+ * read once the transaction has rolled back.
+ */
+export async function inAppendTransaction<T>(
+  db: Database,
+  storyId: string,
+  work: (tx: DbClient) => Promise<T>,
+  options: { maxWait: number; timeout: number },
+): Promise<T> {
+  try {
+    return await db.prisma.$transaction(work, options);
+  } catch (error) {
+    if (!isTakenSequenceNumber(error)) throw error;
+    const actualRevision = await streamRevision(db.prisma, storyId);
+    throw new StorySparkError("REVISION_CONFLICT", `the story changed meanwhile: it is at revision ${actualRevision}`, { actualRevision });
+  }
+}
+
+const SEQ_INDEX = "story_events_story_id_seq_key";
+const SEQ_FIELDS = ["story_id", "seq"];
+
+/**
+ * Whether the error is a unique violation (SQLSTATE 23505) of the (story_id, seq) index, as the
+ * driver adapters describe it in Prisma's `meta.driverAdapterError` (its `cause`): PostgreSQL's
+ * adapter names the index, PGlite's names the index's fields.
+ */
+function isTakenSequenceNumber(error: unknown, depth = 0): boolean {
+  if (typeof error !== "object" || error === null || depth > 4) return false;
+  const { originalCode, constraint, meta, cause } = error as Record<string, unknown>;
+  if (originalCode === "23505" && typeof constraint === "object" && constraint !== null) {
+    const { index, fields } = constraint as { index?: unknown; fields?: unknown };
+    if (index === SEQ_INDEX) return true;
+    if (Array.isArray(fields) && fields.length === SEQ_FIELDS.length && fields.every((field, i) => field === SEQ_FIELDS[i])) return true;
+  }
+  const adapterError = typeof meta === "object" && meta !== null ? (meta as Record<string, unknown>).driverAdapterError : undefined;
+  return isTakenSequenceNumber(adapterError, depth + 1) || isTakenSequenceNumber(cause, depth + 1);
+}

@@ -1,0 +1,60 @@
+// The projector's plan: what the read tables must change between two states of a story.
+// Commands write it together with their events in one statement (eventstore/append.ts);
+// rebuild inserts the plans of whole stories, from the empty state, in batches (./bulkInsert.ts).
+import { MODULES } from "../domain/catalogue.ts";
+import type { StoryState } from "../domain/story.ts";
+import { moduleRows, newVersions, storyRow, versionRow, type StoryModuleRow, type StoryRow, type StoryVersionRow } from "./storyRows.ts";
+
+/** A story that did not exist: all its rows, inserted. */
+export type NewStoryPlan = {
+  kind: "newStory";
+  story: StoryRow;
+  /** all five */
+  modules: StoryModuleRow[];
+  versions: StoryVersionRow[];
+};
+
+/** A change to a story: its row updated, the modules whose content changed, new versions inserted, labels set. */
+export type StoryChangePlan = {
+  kind: "storyChange";
+  story: StoryRow;
+  modules: StoryModuleRow[];
+  versions: StoryVersionRow[];
+  /** labels of versions that were there before */
+  labels: VersionLabelRow[];
+};
+
+export type VersionLabelRow = Pick<StoryVersionRow, "storyId" | "versionNumber" | "label">;
+
+export type ProjectionPlan = NewStoryPlan | StoryChangePlan;
+
+export function planProjection(before: StoryState, after: StoryState): ProjectionPlan {
+  if (!before.exists) return planNewStory(after);
+  if (!after.exists) throw new Error(`story ${after.id}: a change cannot remove a story`);
+  const labels: VersionLabelRow[] = [];
+  if (before.labels !== after.labels) {
+    for (const number of new Set([...before.labels.keys(), ...after.labels.keys()])) {
+      const label = after.labels.get(number) ?? null;
+      // a new version carries its label in its own row
+      if (number > before.versions.latestNumber || label === (before.labels.get(number) ?? null)) continue;
+      labels.push({ storyId: after.id, versionNumber: number, label });
+    }
+  }
+  return {
+    kind: "storyChange",
+    story: storyRow(after),
+    modules: moduleRows(after).filter((_, i) => before.moduleUpdatedAt[MODULES[i]!.snapshotKey] !== after.moduleUpdatedAt[MODULES[i]!.snapshotKey]),
+    versions: newVersions(before, after).map((v) => versionRow(after, v)),
+    labels,
+  };
+}
+
+export function planNewStory(state: StoryState): NewStoryPlan {
+  if (!state.exists) throw new Error(`story ${state.id}: no events, nothing to project`);
+  return {
+    kind: "newStory",
+    story: storyRow(state),
+    modules: moduleRows(state),
+    versions: [...state.versions].map((v) => versionRow(state, v)),
+  };
+}

@@ -1,0 +1,165 @@
+// The one write path: a command's events and the read-table changes they make go to the database
+// in one statement; an append with a sequence number already taken answers REVISION_CONFLICT
+// with the story's revision; an import goes through the same service, in batches, and is announced.
+import { randomUUID } from "node:crypto";
+import { createPubSub } from "graphql-yoga";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { importStory } from "../src/commands/importStory.ts";
+import { newStoryIds } from "../src/commands/storyCommands.ts";
+import { MODULES } from "../src/domain/catalogue.ts";
+import { StorySparkError } from "../src/domain/errors.ts";
+import { decodeGlobalId } from "../src/domain/globalIds.ts";
+import { decide, evolve, foldEvents, initialState, type StoryCommand, type StoryState } from "../src/domain/story.ts";
+import { appendAndProject, inAppendTransaction } from "../src/eventstore/append.ts";
+import { readStream, recordEvents } from "../src/eventstore/eventStore.ts";
+import { EXPORT_FORMAT } from "../src/history/exportFormat.ts";
+import type { LiveTopics } from "../src/live/pubsub.ts";
+import { planProjection } from "../src/projection/projectionPlan.ts";
+import { verifyReadTables } from "../src/projection/verify.ts";
+import { StoryState as StoryStateQuery, UpdateStory, WriteModule } from "./support/documents.ts";
+import { createStory, signUpWriter } from "./support/fixtures.ts";
+import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
+
+let server: TestServer;
+let token: string;
+let userId: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const writer = await signUpWriter(server);
+  token = writer.token;
+  userId = decodeGlobalId(writer.userId)!.id;
+});
+afterAll(() => server?.close());
+
+describe("writeModule", () => {
+  it("takes at most 5 SQL statements: the token's check, BEGIN, lock and load, append and project, COMMIT", async () => {
+    const storyId = await createStory(server, token);
+    const usageRows = () => server.db.prisma.moduleUsageLog.count({ where: { storyId: decodeGlobalId(storyId)!.id } });
+
+    /** The statements of one writeModule, less its usage row (analytics, written off the request's path) and the reads that waited for it. */
+    const statementsOf = async (input: Record<string, unknown>) => {
+      const rowsBefore = await usageRows();
+      const before = server.db.statements.count;
+      const written = await server.request(WriteModule, { input: { storyId, module: "IDEA_SPARK", output: { logline: JSON.stringify(input) }, ...input } }, token);
+      expect(errorCodes(written)).toEqual([]);
+      let waits = 0;
+      await vi.waitFor(
+        async () => {
+          waits++;
+          expect(await usageRows()).toBe(rowsBefore + 1);
+        },
+        { timeout: 10_000 },
+      );
+      return server.db.statements.count - before - waits - 1;
+    };
+
+    expect(await statementsOf({})).toBeLessThanOrEqual(5);
+    expect(await statementsOf({ expectedRevision: 2 })).toBeLessThanOrEqual(5);
+    // an idempotency key is looked up under the story's lock: one read more
+    expect(await statementsOf({ idempotencyKey: randomUUID() })).toBeLessThanOrEqual(6);
+  });
+});
+
+describe("an append with a sequence number already taken", () => {
+  it("answers REVISION_CONFLICT with the story's revision, and stores nothing", async () => {
+    const id = await createStory(server, token, "Raced");
+    await server.query(UpdateStory, { input: { id, title: "Second" } }, token);
+    await server.query(UpdateStory, { input: { id, title: "Third" } }, token);
+    const storyId = decodeGlobalId(id)!.id;
+
+    // a writer that read the story after its first event and got past the story's lock
+    const stale = foldEvents(storyId, (await readStream(server.db.prisma, storyId)).slice(0, 1));
+    const events = recordEvents(storyId, decide({ type: "ChangeStoryDetails", details: { title: "Lost" } }, stale), {
+      currentRevision: stale.revision,
+      actorId: userId,
+    });
+    const after = events.reduce(evolve, stale);
+    const rows = events.map((event) => ({ ...event, activeVersionNumber: after.activeVersionNumber, idempotencyKey: null, requestHash: null }));
+    const append = inAppendTransaction(server.db, storyId, (tx) => appendAndProject(tx, rows, planProjection(stale, after)), {
+      maxWait: 10_000,
+      timeout: 30_000,
+    });
+
+    await expect(append).rejects.toThrow(StorySparkError);
+    await expect(append).rejects.toMatchObject({ code: "REVISION_CONFLICT", extensions: { actualRevision: 3 } });
+    const { story } = await server.query(StoryStateQuery, { id }, token);
+    expect(story).toMatchObject({ title: "Third", revision: 3 });
+    expect((await readStream(server.db.prisma, storyId)).map((e) => e.seq)).toEqual([1, 2, 3]);
+  });
+});
+
+/**
+ * A story's log made by the story's own rules: every kind of event, in an order that crosses
+ * the import's batches with labels of old versions, undo, redo and restores.
+ */
+function generatedLog(length: number) {
+  const storyId = randomUUID();
+  let state: StoryState = initialState(storyId);
+  const log: { seq: number; type: string; schemaVersion: number; payload: object; createdAt: string }[] = [];
+  const commandFor = (i: number): StoryCommand => {
+    const module = MODULES[i % MODULES.length]!.name;
+    const latest = state.versions.latestNumber;
+    switch (i % 9) {
+      case 0:
+      case 1:
+        return { type: "WriteModule", module, inputText: `notes ${i}`, output: { note: `write ${i}`, list: [i] }, versionId: randomUUID() };
+      case 2:
+        return { type: "Undo" };
+      case 3:
+        return { type: "Redo" };
+      case 4:
+        return { type: "LabelVersion", number: Math.max(1, latest - 7), label: `label ${i}` };
+      case 5:
+        return { type: "ClearModule", module, versionId: randomUUID() };
+      case 6:
+        return { type: "RestoreVersion", number: Math.max(1, latest - 3), versionId: randomUUID() };
+      case 7:
+        return { type: "ChangeStoryDetails", details: { title: `Title ${i}`, isComplete: i % 2 === 0 } };
+      default:
+        return { type: "LabelVersion", number: latest, label: null };
+    }
+  };
+  for (let i = 0; log.length < length; i++) {
+    const command: StoryCommand = i === 0 ? { type: "CreateStory", ownerId: userId, title: "Generated", logline: null, genre: null, ...newStoryIds() } : commandFor(i);
+    let decided;
+    try {
+      decided = decide(command, state);
+    } catch (error) {
+      // nothing to undo or redo here: the rules say no, so the log has no such event
+      if (error instanceof StorySparkError) continue;
+      throw error;
+    }
+    for (const event of recordEvents(storyId, decided, { currentRevision: state.revision, actorId: userId })) {
+      state = evolve(state, event);
+      log.push({ seq: event.seq, type: event.type, schemaVersion: event.schemaVersion, payload: event.payload, createdAt: event.createdAt.toISOString() });
+    }
+  }
+  return log;
+}
+
+describe("an import", () => {
+  it("of a log longer than a statement's batch is projected as the fold of its log, and every event is announced", async () => {
+    const events = generatedLog(1_234);
+    expect(new Set(events.map((e) => e.type)).size).toBe(8);
+    const announced: { type: string; seq: number }[] = [];
+    class Recording extends EventTarget {
+      override dispatchEvent(message: Event): boolean {
+        announced.push({ type: message.type, seq: (message as CustomEvent<{ seq: number }>).detail.seq });
+        return super.dispatchEvent(message);
+      }
+    }
+    const pubsub = createPubSub<LiveTopics>({ eventTarget: new Recording() });
+
+    const before = server.db.statements.count;
+    const { storyId, event } = await importStory({ db: server.db, pubsub }, userId, { format: EXPORT_FORMAT, formatVersion: 1, events });
+    // BEGIN, three batches, COMMIT
+    expect(server.db.statements.count - before).toBe(5);
+
+    expect(event.seq).toBe(1_234);
+    expect(announced).toEqual(events.map((e) => ({ type: `storyChanged:${storyId}`, seq: e.seq })));
+    expect(await verifyReadTables(server.db)).toEqual([]);
+    const imported = await server.db.prisma.story.findUniqueOrThrow({ where: { id: storyId } });
+    expect(imported).toMatchObject({ userId, revision: 1_234 });
+  });
+});
