@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoryEvents, StoryState, Undo, WriteModule } from "./support/documents.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
+import { requestTerms } from "../src/commands/storyCommands.ts";
 
 let server: TestServer;
 let token: string;
@@ -92,6 +93,23 @@ describe("idempotency keys", () => {
     expect(retry.data!.writeModule.replayed).toBe(true);
     expect(retry.data!.writeModule.event.seq).toBe(first.data!.writeModule.event.seq);
     expect((await eventsOf(storyId)).map((e) => e.type)).toEqual(["StoryCreated", "ModuleWritten"]);
+  });
+
+  it("a retry of a request an earlier server fingerprinted without canonical JSON is still a replay", async () => {
+    const storyId = await createStory(server, token);
+    const input = { storyId, module: "IDEA_SPARK" as const, output: { logline: "a keeper", tone: "salt" }, idempotencyKey: "across-upgrade" };
+    const first = await server.query(WriteModule, { input }, token);
+    // what a server before canonical JSON stored: the plain JSON.stringify fingerprint of the same command
+    // (the first expectation below checks that this is the command the server fingerprints)
+    const stored = await server.db.prisma.storyEvent.findFirstOrThrow({ where: { idempotencyKey: "across-upgrade" } });
+    const { requestHash, earlierRequestHash } = requestTerms({ idempotencyKey: "across-upgrade", requestIdentity: { type: "WriteModule", module: input.module, output: input.output } });
+    expect(stored.requestHash).toBe(requestHash);
+    await server.db.prisma.storyEvent.update({ where: { id: stored.id }, data: { requestHash: earlierRequestHash } });
+
+    const retry = await server.request(WriteModule, { input }, token);
+    expect(retry.errors).toBeUndefined();
+    expect(retry.data!.writeModule.replayed).toBe(true);
+    expect(retry.data!.writeModule.event.seq).toBe(first.writeModule.event.seq);
   });
 
   it("a key reused for a different request is refused", async () => {

@@ -118,14 +118,25 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
 }
 
 /** A request's idempotency key (checked) with its fingerprint, and the revision it expects. */
-export type RequestTerms = { idempotencyKey: string | null; requestHash: string | null; expectedRevision: number | null };
+export type RequestTerms = {
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  /** the fingerprint servers before canonical JSON stored: a retry across an upgrade is still the same request */
+  earlierRequestHash: string | null;
+  expectedRevision: number | null;
+};
 
 export function requestTerms(request: { expectedRevision?: number | null; idempotencyKey?: string | null; requestIdentity: unknown }): RequestTerms {
   const key = request.idempotencyKey ?? null;
   if (key !== null && (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX)) {
     throw badInput("idempotencyKey", `must be 1 to ${IDEMPOTENCY_KEY_MAX} characters`);
   }
-  return { idempotencyKey: key, requestHash: key === null ? null : fingerprint(request.requestIdentity), expectedRevision: request.expectedRevision ?? null };
+  return {
+    idempotencyKey: key,
+    requestHash: key === null ? null : fingerprint(request.requestIdentity),
+    earlierRequestHash: key === null ? null : fingerprint(request.requestIdentity, JSON.stringify),
+    expectedRevision: request.expectedRevision ?? null,
+  };
 }
 
 /**
@@ -140,7 +151,8 @@ export async function checkRequest(db: DbClient, story: Pick<StoryState, "id" | 
   if (terms.idempotencyKey !== null) {
     const earlier = await findByIdempotencyKey(db, story.id, terms.idempotencyKey);
     if (earlier) {
-      if (earlier.requestHash !== terms.requestHash) throw badInput("idempotencyKey", "already used for a different request");
+      const same = earlier.requestHash === terms.requestHash || earlier.requestHash === terms.earlierRequestHash;
+      if (!same) throw badInput("idempotencyKey", "already used for a different request");
       return earlier.event;
     }
   }
@@ -173,9 +185,9 @@ export function newStoryIds(): { storyId: string; versionId: string; moduleIds: 
  * What identifies a request for idempotency: the command without the ids the server made up,
  * as canonical JSON, so a retry that lists the same keys in another order is the same request.
  */
-export function fingerprint(identity: unknown): string {
+export function fingerprint(identity: unknown, asJson: (value: unknown) => string = canonicalJson): string {
   const { versionId: _ignored, ...rest } = identity as { versionId?: string };
-  return createHash("sha256").update(canonicalJson(rest)).digest("hex");
+  return createHash("sha256").update(asJson(rest)).digest("hex");
 }
 
 /** Deletes a story with its whole log, read rows and metadata. */
