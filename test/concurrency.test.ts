@@ -1,17 +1,14 @@
 // Concurrent writers and idempotency keys (API.md §5).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoryEvents, StoryState, Undo, WriteModule } from "./support/documents.ts";
-import { createStory, signUpWriter } from "./support/fixtures.ts";
-import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
+import { createStory, startServerWithWriter } from "./support/fixtures.ts";
+import { errorCodes, type TestServer } from "./support/server.ts";
 import { requestTerms } from "../src/commands/storyCommands.ts";
 
 let server: TestServer;
 let token: string;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ token } = await signUpWriter(server));
-});
+beforeAll(async () => ({ server, token } = await startServerWithWriter()));
 afterAll(() => server?.close());
 
 const eventsOf = async (storyId: string) => (await server.query(StoryEvents, { id: storyId, first: 100 }, token)).story!.events;

@@ -1,16 +1,13 @@
 // The metadata layer: key/value data on a story, a module or a version.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeleteMetadata, SetMetadata, StoryMetadata, StoryState, WriteModule } from "./support/documents.ts";
-import { createStory, signUpWriter } from "./support/fixtures.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import { createStory, startServerWithWriter } from "./support/fixtures.ts";
+import type { TestServer } from "./support/server.ts";
 
 let server: TestServer;
 let token: string;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ token } = await signUpWriter(server));
-});
+beforeAll(async () => ({ server, token } = await startServerWithWriter()));
 afterAll(() => server?.close());
 
 describe("metadata", () => {

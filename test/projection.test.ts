@@ -13,7 +13,7 @@ import { loadStoryStateForUpdate } from "../src/projection/loadStoryState.ts";
 import { rebuildReadTables } from "../src/projection/rebuild.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
 import { ClearModule, LabelVersion, Redo, RestoreVersion, StoryState as StoryStateQuery, Undo, UpdateStory, WriteModule } from "./support/documents.ts";
-import { createStory, signUpWriter } from "./support/fixtures.ts";
+import { createStory, startServerWithWriter } from "./support/fixtures.ts";
 import { startTestServer, type TestServer } from "./support/server.ts";
 
 const run = promisify(execFile);
@@ -22,10 +22,7 @@ const MODULES = ["IDEA_SPARK", "WORLD_SEED", "CHARACTER_FORGE", "PLOT_SKELETON",
 let server: TestServer;
 let token: string;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ token } = await signUpWriter(server));
-});
+beforeAll(async () => ({ server, token } = await startServerWithWriter()));
 afterAll(() => server?.close());
 
 /** A small deterministic random source, so a failure can be replayed. */

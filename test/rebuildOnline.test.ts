@@ -10,18 +10,15 @@ import { verifyReadTables } from "../src/projection/verify.ts";
 import { idOf } from "../src/graphql/globalIds.ts";
 import { backend } from "./support/databases.ts";
 import { CreateStory, DeleteStory, StoryState, Undo, WriteModule } from "./support/documents.ts";
-import { createStory, signUpWriter } from "./support/fixtures.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import { createStory, startServerWithWriter } from "./support/fixtures.ts";
+import type { TestServer } from "./support/server.ts";
 
 const MODULES = ["IDEA_SPARK", "WORLD_SEED", "CHARACTER_FORGE", "PLOT_SKELETON", "WORDSMITH_LAB"] as const;
 
 let server: TestServer;
 let token: string;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ token } = await signUpWriter(server));
-});
+beforeAll(async () => ({ server, token } = await startServerWithWriter()));
 afterAll(() => server?.close());
 
 /** What the read tables are, as the catalogue says: columns, indexes, constraints, security. */

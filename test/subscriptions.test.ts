@@ -1,17 +1,14 @@
 // Live updates over WebSocket (graphql-ws) and Server-Sent Events, and the storyEvents catch-up.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClearModule, ModuleUpdated, Redo, RestoreVersion, StoryEventsFeed, Undo, UpdateStory, WriteModule } from "./support/documents.ts";
-import { createStory, signUpWriter } from "./support/fixtures.ts";
+import { createStory, signUpWriter, startServerWithWriter } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Subscription } from "./support/live.ts";
-import { startTestServer, type TestServer } from "./support/server.ts";
+import type { TestServer } from "./support/server.ts";
 
 let server: TestServer;
 let token: string;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ token } = await signUpWriter(server));
-});
+beforeAll(async () => ({ server, token } = await startServerWithWriter()));
 afterAll(() => server?.close());
 
 type Update = { moduleUpdated: { story: { id: string }; module: { name: string }; event: { seq: number; type: string } } };

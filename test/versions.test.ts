@@ -1,7 +1,7 @@
 // API.md §3: versions, undo, redo and restore, through real GraphQL requests.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClearModule, CreateStory, Redo, RestoreVersion, StoryState, Undo, UpdateStory, WriteModule } from "./support/documents.ts";
-import { createStory, signUpWriter } from "./support/fixtures.ts";
+import { createStory, startServerWithWriter } from "./support/fixtures.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
 
 const EMPTY = { idea_spark: null, world_seed: null, character_forge: null, plot_skeleton: null, wordsmith_lab: null };
@@ -10,10 +10,7 @@ const logline = (text: string) => ({ logline: text, one_liner: `${text} (short)`
 let server: TestServer;
 let token: string;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ token } = await signUpWriter(server));
-});
+beforeAll(async () => ({ server, token } = await startServerWithWriter()));
 afterAll(() => server?.close());
 
 async function state(storyId: string) {

@@ -46,6 +46,9 @@ export type GraphQLContext = AppServices & {
   loaders: Loaders;
 };
 
+/** The context of a field that requires a signed-in viewer (the `signedIn` scope): its viewer is there. */
+export type SignedInContext = GraphQLContext & { readonly viewer: Viewer };
+
 export type VerifiedViewer = {
   readonly viewer: Viewer | null;
   readonly tokenRejected: boolean;

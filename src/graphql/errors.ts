@@ -1,6 +1,6 @@
 // What clients may see of an error: our typed errors with their codes, GraphQL's own
 // validation errors; everything else is masked and logged.
-import { GraphQLError } from "graphql";
+import { GraphQLError, ValuesOfCorrectTypeRule, specifiedRules, type ValidationContext, type ValidationRule } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { isConnectionLost } from "../database/connectionErrors.ts";
 import { StorySparkError } from "../domain/errors.ts";
@@ -47,37 +47,49 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
 }
 
 /**
- * Gives GraphQL's own request errors a code: values that do not fit the schema's
- * input types are BAD_USER_INPUT (the message names the field), other invalid
- * documents GRAPHQL_VALIDATION_FAILED.
+ * Values in the document that do not fit their input type: BAD_USER_INPUT, as the same values sent
+ * as variables are. Every other rule's errors say the document does not fit the schema.
+ */
+const INPUT_VALUE_RULES: ReadonlySet<ValidationRule> = new Set([ValuesOfCorrectTypeRule]);
+
+/**
+ * Gives GraphQL's own request errors a code. Validation errors are coded by the rule that reports
+ * them: each rule runs with a context whose reportError codes what it reports. An execution that
+ * could not start (its variables do not fit their types) is BAD_USER_INPUT.
  */
 export function useErrorCodes(): Plugin {
-  const withCode = (errors: readonly GraphQLError[], code: (error: GraphQLError) => string) =>
-    errors.map((error) =>
-      error.extensions?.code
-        ? error
-        : new GraphQLError(error.message, {
-            nodes: error.nodes,
-            source: error.source,
-            positions: error.positions,
-            path: error.path,
-            originalError: error.originalError,
-            extensions: { ...error.extensions, code: code(error) },
-          }),
-    );
-  const isInputError = (error: GraphQLError) =>
-    /^Variable "\$[^"]+" (got invalid value|of required type|of non-null type)|^(Expected value of type|Value ".*" does not exist in|Field ".*" of required type ".*" was not provided|Expected type ".*", found)/.test(
-      error.message,
-    );
   return {
-    onValidate: () => ({ result, setResult }) => {
-      if (result.length > 0) setResult(withCode(result as readonly GraphQLError[], (e) => (isInputError(e) ? "BAD_USER_INPUT" : "GRAPHQL_VALIDATION_FAILED")));
+    onValidate: ({ validateFn, setValidationFn }) => {
+      setValidationFn((schema, document, rules = specifiedRules, ...rest) => validateFn(schema, document, rules.map(reportingWithCode), ...rest));
     },
     onExecute: () => ({
       onExecuteDone: ({ result, setResult }) => {
         if (!("errors" in result) || !result.errors || result.data !== undefined) return;
-        setResult({ ...result, errors: withCode(result.errors as readonly GraphQLError[], () => "BAD_USER_INPUT") });
+        setResult({ ...result, errors: (result.errors as readonly GraphQLError[]).map((error) => withCode(error, "BAD_USER_INPUT")) });
       },
     }),
   };
+}
+
+function reportingWithCode(rule: ValidationRule): ValidationRule {
+  const code = INPUT_VALUE_RULES.has(rule) ? "BAD_USER_INPUT" : "GRAPHQL_VALIDATION_FAILED";
+  return (context) => {
+    // the rule reads everything else from the real context
+    const coding: ValidationContext = Object.create(context);
+    coding.reportError = (error) => context.reportError(withCode(error, code));
+    return rule(coding);
+  };
+}
+
+/** The error with `code`, unless it has a code already (ours, or one a plugin gave it). */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  if (error.extensions?.code) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code },
+  });
 }

@@ -10,8 +10,8 @@ import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Viewer } from "./context.ts";
 import type { StoryState } from "../domain/story.ts";
 import { storyRow, versionRow } from "../projection/storyRows.ts";
+import type { MetadataParentType } from "../commands/metadataCommands.ts";
 
-export type MetadataParentType = "story" | "module" | "version";
 export type VersionsPageKey = { storyId: string; first: number; beforeNumber: number | null; labeledOnly: boolean };
 
 export type Loaders = ReturnType<typeof createLoaders>;

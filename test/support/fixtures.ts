@@ -2,7 +2,14 @@
 import { randomUUID } from "node:crypto";
 import { importStory } from "../../src/commands/importStory.ts";
 import { CreateStory, SignUp } from "./documents.ts";
-import type { TestServer } from "./server.ts";
+import { startTestServer, type TestServer } from "./server.ts";
+
+/** A test server over a database of its own, and a writer signed up on it: most test files start from this. */
+export async function startServerWithWriter(): Promise<{ server: TestServer; token: string }> {
+  const server = await startTestServer();
+  const { token } = await signUpWriter(server);
+  return { server, token };
+}
 
 export async function signUpWriter(server: TestServer, name = "writer") {
   const unique = randomUUID().slice(0, 8);

@@ -10,5 +10,6 @@ import "./storyEvent.ts";
 import "./metadata.ts";
 import "./history.ts";
 import "./generation.ts";
+import "./errorCode.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());

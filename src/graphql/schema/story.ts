@@ -1,16 +1,17 @@
 // Story: its fields, the viewer's story list, and creating, updating and deleting stories.
 import { builder } from "../builder.ts";
+import { PUBLIC } from "../closedByDefault.ts";
 import { loadAll, orNotFound } from "../loaders.ts";
-import type { GraphQLContext } from "../context.ts";
+import type { GraphQLContext, SignedInContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
-import { moduleByName } from "../../domain/catalogue.ts";
+import { LIMITS, moduleByName } from "../../domain/catalogue.ts";
 import { deleteStory, newStoryIds, runStoryCommand } from "../../commands/storyCommands.ts";
 import { canUndo, type StoryCommand } from "../../domain/story.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
 import { publishStoryDeleted } from "../../live/publish.ts";
 import { idOf } from "../globalIds.ts";
 import { clearLoaders, primeFromCommand, versionKey } from "../loaders.ts";
-import { connectionOf, decodeCursor, encodeCursor, EVENTS_PAGE, pageSize } from "./paging.ts";
+import { connectionOf, CURSOR_SHAPES, decodeCursor, encodeCursor, EVENTS_PAGE, MAX_PAGE, PAGE_ARGUMENTS, pageSize } from "./paging.ts";
 import { UserType } from "./user.ts";
 import { ModuleNameEnum, StoryModuleType } from "./storyModule.ts";
 import { StoryVersionType, versionsConnection, VersionConnection } from "./storyVersion.ts";
@@ -24,19 +25,21 @@ builder.node(StoryType, {
   id: { resolve: (story) => story.id },
   loadMany: (ids, context) => loadAll(context.loaders.story, ids),
   fields: (t) => ({
-    title: t.exposeString("title"),
-    logline: t.exposeString("logline", { nullable: true }),
-    genre: t.exposeString("genre", { nullable: true }),
-    isComplete: t.exposeBoolean("isComplete"),
-    createdAt: t.expose("createdAt", { type: "DateTime" }),
-    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    title: t.exposeString("title", { description: "The story's title; never empty." }),
+    logline: t.exposeString("logline", { nullable: true, description: "The story in a sentence, as the writer gave it." }),
+    genre: t.exposeString("genre", { nullable: true, description: "The story's genre, as the writer named it." }),
+    isComplete: t.exposeBoolean("isComplete", { description: "Whether the writer marked the story complete." }),
+    createdAt: t.expose("createdAt", { type: "DateTime", description: "When the story was created." }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime", description: "When the story last changed: its last event." }),
     revision: t.exposeInt("revision", { description: "The seq of the story's last event." }),
     owner: t.field({
       type: UserType,
+      description: "The writer whose story it is.",
       resolve: async (story, _args, context) => orNotFound(await context.loaders.user.load(story.userId), "user"),
     }),
     activeVersion: t.field({
       type: StoryVersionType,
+      description: "The version the modules show now; undo and redo move it.",
       resolve: (story, _args, context) => activeVersionOf(context, story),
     }),
     modules: t.field({
@@ -46,7 +49,8 @@ builder.node(StoryType, {
     }),
     module: t.field({
       type: StoryModuleType,
-      args: { name: t.arg({ type: ModuleNameEnum, required: true }) },
+      description: "One of the five modules.",
+      args: { name: t.arg({ type: ModuleNameEnum, required: true, description: "Which module." }) },
       resolve: async (story, { name }, context) => {
         const modules = await context.loaders.modulesOfStory.load(story.id);
         const found = modules.find((m) => m.moduleName === moduleByName(name)?.moduleName);
@@ -56,29 +60,44 @@ builder.node(StoryType, {
     versions: t.field({
       type: VersionConnection,
       description: "Every version, newest first; only the labeled ones with `labeled: true`.",
-      args: { first: t.arg.int(), after: t.arg.string(), labeled: t.arg.boolean() },
+      args: {
+        first: t.arg.int({ description: PAGE_ARGUMENTS.first }),
+        after: t.arg.string({ description: PAGE_ARGUMENTS.after }),
+        labeled: t.arg.boolean({ description: "Only the versions with a label (labelVersion). Default false." }),
+      },
       resolve: (story, args, context) => versionsConnection(context, story.id, args),
     }),
     version: t.field({
       type: StoryVersionType,
       nullable: true,
-      args: { number: t.arg.int({ required: true }) },
+      description: "The version with this number; null when there is none.",
+      args: { number: t.arg.int({ required: true, description: "A version number: 1 for the first." }) },
       resolve: (story, { number }, context) => context.loaders.versionByNumber.load(versionKey(story.id, number)),
     }),
     events: t.field({
       type: [StoryEventType],
       description: "The story's event log, oldest first: events with seq > after.",
-      args: { after: t.arg.int(), first: t.arg.int() },
+      args: {
+        after: t.arg.int({ description: "A seq: the log after this event. Default 0, the whole log." }),
+        first: t.arg.int({ description: `How many events, 0 to ${MAX_PAGE}; default ${EVENTS_PAGE}.` }),
+      },
       resolve: (story, { after, first }, context) =>
         readStream(context.reader, story.id, { after: after ?? 0, limit: pageSize(first ?? EVENTS_PAGE) }),
     }),
-    activeVersionNumber: t.exposeInt("activeVersionNumber"),
+    activeVersionNumber: t.exposeInt("activeVersionNumber", { description: "The number of the active version." }),
     canUndo: t.boolean({
       description: "Only version 1 has no parent: any other active version can be undone.",
       resolve: (story) => canUndo(story.activeVersionNumber),
     }),
-    canRedo: t.boolean({ resolve: (story) => story.redoVersionNumbers.length > 0 }),
-    metadata: t.field({ type: [MetadataType], resolve: (story, _args, context) => metadataOf(context, "story", story.id) }),
+    canRedo: t.boolean({
+      description: "Whether an undo can be redone: there was one, and no new version since.",
+      resolve: (story) => story.redoVersionNumbers.length > 0,
+    }),
+    metadata: t.field({
+      type: [MetadataType],
+      description: "The story's metadata entries, by key.",
+      resolve: (story, _args, context) => metadataOf(context, "story", story.id),
+    }),
   }),
 });
 
@@ -88,7 +107,11 @@ export async function activeVersionOf(context: GraphQLContext, story: Story) {
   return version;
 }
 
-export const StoryConnection = builder.connectionObject({ type: StoryType, name: "StoryConnection" });
+// public: a user's stories are in what signing up answers (none yet)
+export const StoryConnection = builder.connectionObject(
+  { type: StoryType, name: "StoryConnection", authScopes: PUBLIC, description: "A page of stories, newest first." },
+  { authScopes: PUBLIC, description: "A story and its cursor." },
+);
 
 export async function storiesConnection(
   context: GraphQLContext,
@@ -96,16 +119,12 @@ export async function storiesConnection(
   args: { first?: number | null; after?: string | null },
 ) {
   const size = pageSize(args.first);
-  const cursor = decodeCursor(args.after);
-  const [createdAt, id] = cursor ?? [];
-  if (cursor && (typeof createdAt !== "string" || typeof id !== "string")) decodeCursor("!");
+  const cursor = decodeCursor(args.after, CURSOR_SHAPES.story);
   if (context.viewer?.id !== userId) return connectionOf([], 0, () => "", false);
   const rows = await context.reader.story.findMany({
     where: {
       userId,
-      ...(cursor
-        ? { OR: [{ createdAt: { lt: new Date(createdAt as string) } }, { createdAt: new Date(createdAt as string), id: { lt: id as string } }] }
-        : {}),
+      ...(cursor ? { OR: [{ createdAt: { lt: new Date(cursor[0]) } }, { createdAt: new Date(cursor[0]), id: { lt: cursor[1] } }] } : {}),
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     take: size + 1,
@@ -118,8 +137,8 @@ builder.queryFields((t) => ({
   story: t.field({
     type: StoryType,
     nullable: true,
-    authScopes: { signedIn: true },
-    args: { id: t.arg.id({ required: true }) },
+    description: "One of the viewer's stories; null when there is none with this id, or it is someone else's.",
+    args: { id: t.arg.id({ required: true, description: "The story's global id." }) },
     resolve: (_root, { id }, context) => {
       try {
         return context.loaders.story.load(idOf("Story", id));
@@ -128,12 +147,11 @@ builder.queryFields((t) => ({
       }
     },
   }),
-  stories: t.field({
+  stories: t.withAuth({ signedIn: true }).field({
     type: StoryConnection,
-    authScopes: { signedIn: true },
     description: "The viewer's stories, newest first.",
-    args: { first: t.arg.int(), after: t.arg.string() },
-    resolve: (_root, args, context) => storiesConnection(context, context.viewer!.id, args),
+    args: { first: t.arg.int({ description: PAGE_ARGUMENTS.first }), after: t.arg.string({ description: PAGE_ARGUMENTS.after }) },
+    resolve: (_root, args, context) => storiesConnection(context, context.viewer.id, args),
   }),
 }));
 
@@ -150,6 +168,7 @@ export const StoryChangeInterface = builder.interfaceRef<StoryChangeRef>("StoryC
   fields: (t) => ({
     story: t.field({
       type: StoryType,
+      description: "The story as it is after the change.",
       resolve: async (change, _args, context) => orNotFound(await context.loaders.story.load(change.storyId), "story"),
     }),
     version: t.field({
@@ -160,12 +179,14 @@ export const StoryChangeInterface = builder.interfaceRef<StoryChangeRef>("StoryC
     }),
     event: t.field({
       type: StoryEventType,
+      description: "The event the change appended to the story's log (the earlier one, when replayed).",
       resolve: async (change, _args, context) => orNotFound(await context.loaders.event.load(change.eventId), "event"),
     }),
   }),
 });
 
 export const StoryChangePayload = builder.objectRef<StoryChange>("StoryChangePayload").implement({
+  description: "What a change to a story answers.",
   interfaces: () => [StoryChangeInterface],
   fields: (t) => ({
     replayed: t.exposeBoolean("replayed", {
@@ -176,15 +197,26 @@ export const StoryChangePayload = builder.objectRef<StoryChange>("StoryChangePay
 
 type CommandArgs = { storyId: string; expectedRevision?: number | null; idempotencyKey?: string | null };
 
+/** What the two terms of every story command mean: they make a change safe to race and to retry. */
+export const COMMAND_TERMS = {
+  expectedRevision:
+    "The story's `revision` this change was made against: when the story has moved on since, nothing is written and the answer is " +
+    "REVISION_CONFLICT with `extensions.actualRevision`. Omit to change the story as it is.",
+  idempotencyKey:
+    "Makes a retry safe: the same key sent again for the same story with the same request appends nothing and answers the first " +
+    "result (`replayed: true`); with another request it is BAD_USER_INPUT. Any string of the client's choosing, one per change " +
+    "(e.g. a UUID).",
+} as const;
+
 /** Runs a story command for the viewer and shapes its answer. */
 export async function changeStory(
-  context: GraphQLContext,
+  context: SignedInContext,
   args: CommandArgs,
   command: StoryCommand,
 ): Promise<StoryChange> {
   const result = await runStoryCommand(context, {
     storyId: args.storyId,
-    actorId: context.viewer!.id,
+    actorId: context.viewer.id,
     command,
     expectedRevision: args.expectedRevision ?? null,
     idempotencyKey: args.idempotencyKey ?? null,
@@ -200,43 +232,47 @@ export async function changeStory(
 }
 
 const CreateStoryInput = builder.inputType("CreateStoryInput", {
+  description: "A new story.",
   fields: (t) => ({
-    title: t.string({ required: true }),
-    logline: t.string(),
-    genre: t.string(),
+    title: t.string({ required: true, description: `Not empty once trimmed; at most ${LIMITS.titleChars} characters.` }),
+    logline: t.string({ description: `The story in a sentence; at most ${LIMITS.loglineChars} characters.` }),
+    genre: t.string({ description: `At most ${LIMITS.genreChars} characters.` }),
   }),
 });
 
 const UpdateStoryInput = builder.inputType("UpdateStoryInput", {
+  description: "New details of a story: each field given is changed, each omitted is left as it is.",
   fields: (t) => ({
-    id: t.id({ required: true }),
-    title: t.string(),
-    logline: t.string(),
-    genre: t.string(),
-    isComplete: t.boolean(),
-    expectedRevision: t.int(),
-    idempotencyKey: t.string(),
+    id: t.id({ required: true, description: "The story's global id." }),
+    title: t.string({ description: `Not empty once trimmed; at most ${LIMITS.titleChars} characters. Null leaves it.` }),
+    logline: t.string({ description: `At most ${LIMITS.loglineChars} characters. Null removes it.` }),
+    genre: t.string({ description: `At most ${LIMITS.genreChars} characters. Null removes it.` }),
+    isComplete: t.boolean({ description: "Marks the story complete, or not. Null leaves it." }),
+    expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
 
 const DeleteStoryInput = builder.inputType("DeleteStoryInput", {
-  fields: (t) => ({ id: t.id({ required: true }) }),
+  description: "The story to delete.",
+  fields: (t) => ({ id: t.id({ required: true, description: "The story's global id." }) }),
 });
 
 const DeleteStoryPayload = builder.objectRef<{ deletedStoryId: string }>("DeleteStoryPayload").implement({
-  fields: (t) => ({ deletedStoryId: t.exposeID("deletedStoryId") }),
+  description: "What deleting a story answers.",
+  fields: (t) => ({ deletedStoryId: t.exposeID("deletedStoryId", { description: "The global id of the story deleted." }) }),
 });
 
 builder.mutationFields((t) => ({
-  createStory: t.field({
+  createStory: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
-    args: { input: t.arg({ type: CreateStoryInput, required: true }) },
+    description: "Makes a story of the viewer's, at version 1: five empty modules.",
+    args: { input: t.arg({ type: CreateStoryInput, required: true, description: "The new story." }) },
     resolve: (_root, { input }, context) => {
       const { storyId, versionId, moduleIds } = newStoryIds();
       return changeStory(context, { storyId }, {
         type: "CreateStory",
-        ownerId: context.viewer!.id,
+        ownerId: context.viewer.id,
         title: input.title,
         logline: input.logline ?? null,
         genre: input.genre ?? null,
@@ -245,11 +281,10 @@ builder.mutationFields((t) => ({
       });
     },
   }),
-  updateStory: t.field({
+  updateStory: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
     description: "Changes the story's details; makes no new version.",
-    args: { input: t.arg({ type: UpdateStoryInput, required: true }) },
+    args: { input: t.arg({ type: UpdateStoryInput, required: true, description: "The story and its new details." }) },
     resolve: (_root, { input }, context) => {
       const details: Record<string, unknown> = {};
       for (const field of ["title", "logline", "genre", "isComplete"] as const) {
@@ -260,14 +295,13 @@ builder.mutationFields((t) => ({
       return changeStory(context, { ...input, storyId: idOf("Story", input.id) }, { type: "ChangeStoryDetails", details });
     },
   }),
-  deleteStory: t.field({
+  deleteStory: t.withAuth({ signedIn: true }).field({
     type: DeleteStoryPayload,
-    authScopes: { signedIn: true },
     description: "Deletes the story with its whole history and metadata.",
-    args: { input: t.arg({ type: DeleteStoryInput, required: true }) },
+    args: { input: t.arg({ type: DeleteStoryInput, required: true, description: "The story to delete." }) },
     resolve: async (_root, { input }, context) => {
       const storyId = idOf("Story", input.id);
-      await deleteStory(context.db, storyId, context.viewer!.id);
+      await deleteStory(context.db, storyId, context.viewer.id);
       publishStoryDeleted(context.pubsub, storyId);
       clearLoaders(context.loaders);
       return { deletedStoryId: input.id };

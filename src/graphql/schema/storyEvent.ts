@@ -15,15 +15,20 @@ builder.node(StoryEventType, {
   loadMany: (ids, context) => loadAll(context.loaders.event, ids),
   fields: (t) => ({
     seq: t.exposeInt("seq", { description: "Position in the story's log: 1, 2, 3, … with no gaps." }),
-    type: t.exposeString("type"),
-    schemaVersion: t.exposeInt("schemaVersion"),
-    payload: t.field({ type: "JSON", resolve: (event) => event.payload }),
+    type: t.exposeString("type", { description: "What happened, e.g. StoryCreated, ModuleWritten, Undone." }),
+    schemaVersion: t.exposeInt("schemaVersion", { description: "The version of this event type's payload shape." }),
+    payload: t.field({
+      type: "JSON",
+      description: "What the event records, as its type and schema version shape it.",
+      resolve: (event) => event.payload,
+    }),
     actor: t.field({
       type: UserType,
       nullable: true,
+      description: "Who made the change: the viewer for their own story; null when that user is gone.",
       resolve: (event, _args, context) => (event.actorId ? context.loaders.user.load(event.actorId) : null),
     }),
-    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    createdAt: t.expose("createdAt", { type: "DateTime", description: "When the event was appended." }),
     activeVersionNumber: t.exposeInt("activeVersionNumber", { description: "The story's active version after this event." }),
   }),
 });
@@ -31,9 +36,11 @@ builder.node(StoryEventType, {
 builder.subscriptionField("storyEvents", (t) =>
   t.field({
     type: StoryEventType,
-    authScopes: { signedIn: true },
     description: "Every event of the story with seq > after, in order, then live ones: no gap, no duplicate.",
-    args: { storyId: t.arg.id({ required: true }), after: t.arg.int({ description: "Default 0: the whole log." }) },
+    args: {
+      storyId: t.arg.id({ required: true, description: "The story's global id." }),
+      after: t.arg.int({ description: "A seq: the events after it come first. Default 0: the whole log." }),
+    },
     subscribe: async (_root, args, context) => {
       const storyId = idOf("Story", args.storyId);
       orNotFound(await context.loaders.story.load(storyId), "story");

@@ -3,11 +3,11 @@ import { builder } from "../builder.ts";
 import { loadAll, loadersForMessage, orNotFound } from "../loaders.ts";
 import { moduleUpdateFeed, type ModuleChange } from "../../live/moduleUpdateFeed.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
-import { MODULES, type ModuleName } from "../../domain/catalogue.ts";
+import { LIMITS, MODULES, type ModuleName } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
-import { changeStory, StoryChangeInterface, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
-import type { GraphQLContext } from "../context.ts";
+import { changeStory, COMMAND_TERMS, StoryChangeInterface, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
+import type { SignedInContext } from "../context.ts";
 import { recordModuleRun } from "../../analytics/usage.ts";
 import { isConnectionLost } from "../../database/connectionErrors.ts";
 import { StorySparkError } from "../../domain/errors.ts";
@@ -30,28 +30,33 @@ builder.node(StoryModuleType, {
   id: { resolve: (module) => module.id },
   loadMany: (ids, context) => loadAll(context.loaders.module, ids),
   fields: (t) => ({
-    name: t.field({ type: ModuleNameEnum, resolve: (module) => byModuleName.get(module.moduleName)!.name }),
-    order: t.exposeInt("moduleOrder"),
-    inputText: t.exposeString("inputText", { nullable: true }),
+    name: t.field({ type: ModuleNameEnum, description: "Which module it is.", resolve: (module) => byModuleName.get(module.moduleName)!.name }),
+    order: t.exposeInt("moduleOrder", { description: "Its place in the story's development: 1 to 5." }),
+    inputText: t.exposeString("inputText", { nullable: true, description: "The writer's notes or prompt; null when there are none." }),
     output: t.field({ type: "JSON", nullable: true, description: "A JSON object; null when empty.", resolve: (module) => module.outputText }),
-    createdAt: t.expose("createdAt", { type: "DateTime" }),
-    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    createdAt: t.expose("createdAt", { type: "DateTime", description: "When the story, and so the module, was created." }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime", description: "When the module last changed." }),
     story: t.field({
       type: StoryType,
+      description: "The story the module belongs to.",
       resolve: async (module, _args, context) => orNotFound(await context.loaders.story.load(module.storyId), "story"),
     }),
-    metadata: t.field({ type: [MetadataType], resolve: (module, _args, context) => metadataOf(context, "module", module.id) }),
+    metadata: t.field({
+      type: [MetadataType],
+      description: "The module's metadata entries, by key.",
+      resolve: (module, _args, context) => metadataOf(context, "module", module.id),
+    }),
   }),
 });
 
 /** A hand-made module run, kept in module_usage_logs beside the generated ones. */
-async function withModuleRun(context: GraphQLContext, module: ModuleName, outcome: "written" | "cleared", run: () => Promise<StoryChange>) {
+async function withModuleRun(context: SignedInContext, module: ModuleName, outcome: "written" | "cleared", run: () => Promise<StoryChange>) {
   const started = performance.now();
   const change = await run();
   if (!change.replayed) {
     // analytics: off the request's path; a failure here is logged, not the writer's problem
     void recordModuleRun(context.db.prisma, {
-      userId: context.viewer!.id,
+      userId: context.viewer.id,
       storyId: change.storyId,
       module,
       source: "manual",
@@ -66,31 +71,38 @@ async function withModuleRun(context: GraphQLContext, module: ModuleName, outcom
 }
 
 const WriteModuleInput = builder.inputType("WriteModuleInput", {
+  description: "A module's new content.",
   fields: (t) => ({
-    storyId: t.id({ required: true }),
-    module: t.field({ type: ModuleNameEnum, required: true }),
+    storyId: t.id({ required: true, description: "The story's global id." }),
+    module: t.field({ type: ModuleNameEnum, required: true, description: "Which module." }),
     inputText: t.string({ description: "The writer's notes or prompt; left as it was when omitted." }),
-    output: t.field({ type: "JSON", required: true, description: "A JSON object with the module's fields." }),
-    expectedRevision: t.int(),
-    idempotencyKey: t.string(),
+    output: t.field({
+      type: "JSON",
+      required: true,
+      description:
+        "A JSON object with any of the module's fields (at every level), each of its type, and fields of the writer's own; " +
+        `at most ${LIMITS.outputBytes} bytes.`,
+    }),
+    expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
 
 const ClearModuleInput = builder.inputType("ClearModuleInput", {
+  description: "The module to empty.",
   fields: (t) => ({
-    storyId: t.id({ required: true }),
-    module: t.field({ type: ModuleNameEnum, required: true }),
-    expectedRevision: t.int(),
-    idempotencyKey: t.string(),
+    storyId: t.id({ required: true, description: "The story's global id." }),
+    module: t.field({ type: ModuleNameEnum, required: true, description: "Which module." }),
+    expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
 
 builder.mutationFields((t) => ({
-  writeModule: t.field({
+  writeModule: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
     description: "Sets a module's output (and input text): one new version.",
-    args: { input: t.arg({ type: WriteModuleInput, required: true }) },
+    args: { input: t.arg({ type: WriteModuleInput, required: true, description: "The module and its new content." }) },
     resolve: (_root, { input }, context) =>
       withModuleRun(context, input.module, "written", () =>
         changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
@@ -102,11 +114,10 @@ builder.mutationFields((t) => ({
         }),
       ),
   }),
-  clearModule: t.field({
+  clearModule: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
     description: "Empties a module: one new version.",
-    args: { input: t.arg({ type: ClearModuleInput, required: true }) },
+    args: { input: t.arg({ type: ClearModuleInput, required: true, description: "The module to empty." }) },
     resolve: (_root, { input }, context) =>
       withModuleRun(context, input.module, "cleared", () =>
         changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
@@ -138,13 +149,12 @@ const ModuleUpdate = builder.objectRef<ModuleChange>("ModuleUpdate").implement({
 builder.subscriptionField("moduleUpdated", (t) =>
   t.field({
     type: ModuleUpdate,
-    authScopes: { signedIn: true },
     description:
       "One message per module whose content changes in the story (of one module, when given), in the log's order, each exactly once. " +
       "With `after`, the changes made by events with seq > after come first, then live ones.",
     args: {
-      storyId: t.arg.id({ required: true }),
-      module: t.arg({ type: ModuleNameEnum }),
+      storyId: t.arg.id({ required: true, description: "The story's global id." }),
+      module: t.arg({ type: ModuleNameEnum, description: "Only this module's changes; default: every module's." }),
       after: t.arg.int({ description: "A story revision (an event's seq); default: from now on." }),
     },
     subscribe: async (_root, args, context) => {

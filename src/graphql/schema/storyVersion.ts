@@ -3,12 +3,12 @@ import { builder } from "../builder.ts";
 import { loadAll, orNotFound } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { StoryVersion } from "../../generated/prisma/client.ts";
-import { inStoryOrder } from "../../domain/catalogue.ts";
+import { inStoryOrder, LIMITS } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
 import { eventKey } from "../loaders.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
-import { connectionOf, decodeCursor, encodeCursor, pageSize } from "./paging.ts";
-import { changeStory, StoryChangePayload, StoryType } from "./story.ts";
+import { connectionOf, CURSOR_SHAPES, decodeCursor, encodeCursor, pageSize } from "./paging.ts";
+import { changeStory, COMMAND_TERMS, StoryChangePayload, StoryType } from "./story.ts";
 import { StoryEventType } from "./storyEvent.ts";
 
 export const StoryVersionType = builder.objectRef<StoryVersion>("StoryVersion");
@@ -18,7 +18,7 @@ builder.node(StoryVersionType, {
   id: { resolve: (version) => version.id },
   loadMany: (ids, context) => loadAll(context.loaders.version, ids),
   fields: (t) => ({
-    number: t.exposeInt("versionNumber"),
+    number: t.exposeInt("versionNumber", { description: "1 for the story's first version, then one more for each." }),
     snapshot: t.field({
       type: "JSON",
       description: "The five snapshot keys, each the module's output object or null.",
@@ -29,11 +29,12 @@ builder.node(StoryVersionType, {
       description: "The five snapshot keys, each the module's input text or null.",
       resolve: (version) => inStoryOrder(version.inputs),
     }),
-    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    createdAt: t.expose("createdAt", { type: "DateTime", description: "When the change that made it was made." }),
     label: t.exposeString("label", { nullable: true, description: "A name the writer gave this version (labelVersion)." }),
     parent: t.field({
       type: StoryVersionType,
       nullable: true,
+      description: "The version that was active when this one was made (undo goes back to it); null for version 1.",
       resolve: (version, _args, context) => (version.parentVersionId ? context.loaders.version.load(version.parentVersionId) : null),
     }),
     event: t.field({
@@ -43,17 +44,26 @@ builder.node(StoryVersionType, {
         orNotFound(await context.loaders.eventBySeq.load(eventKey(version.storyId, version.eventSeq)), "event"),
     }),
     isActive: t.boolean({
+      description: "Whether it is the story's active version.",
       resolve: async (version, _args, context) => (await context.loaders.story.load(version.storyId))?.activeVersionId === version.id,
     }),
     story: t.field({
       type: StoryType,
+      description: "The story the version belongs to.",
       resolve: async (version, _args, context) => orNotFound(await context.loaders.story.load(version.storyId), "story"),
     }),
-    metadata: t.field({ type: [MetadataType], resolve: (version, _args, context) => metadataOf(context, "version", version.id) }),
+    metadata: t.field({
+      type: [MetadataType],
+      description: "The version's metadata entries, by key.",
+      resolve: (version, _args, context) => metadataOf(context, "version", version.id),
+    }),
   }),
 });
 
-export const VersionConnection = builder.connectionObject({ type: StoryVersionType, name: "StoryVersionConnection" });
+export const VersionConnection = builder.connectionObject(
+  { type: StoryVersionType, name: "StoryVersionConnection", description: "A page of a story's versions, newest first." },
+  { description: "A version and its cursor." },
+);
 
 export async function versionsConnection(
   context: GraphQLContext,
@@ -61,61 +71,60 @@ export async function versionsConnection(
   args: { first?: number | null; after?: string | null; labeled?: boolean | null },
 ) {
   const size = pageSize(args.first);
-  const cursor = decodeCursor(args.after);
-  const beforeNumber = cursor === null ? null : Number(cursor[0]);
-  if (beforeNumber !== null && !Number.isInteger(beforeNumber)) decodeCursor("!");
+  const cursor = decodeCursor(args.after, CURSOR_SHAPES.version);
+  const beforeNumber = cursor === null ? null : cursor[0];
   const rows = await context.loaders.versionsPage.load({ storyId, first: size + 1, beforeNumber, labeledOnly: args.labeled === true });
   for (const v of rows) context.loaders.version.prime(v.id, v);
   return connectionOf(rows, size, (v) => encodeCursor([v.versionNumber]), cursor !== null);
 }
 
 const StoryCommandInput = builder.inputType("StoryCommandInput", {
+  description: "The story to undo or redo in.",
   fields: (t) => ({
-    storyId: t.id({ required: true }),
-    expectedRevision: t.int(),
-    idempotencyKey: t.string(),
+    storyId: t.id({ required: true, description: "The story's global id." }),
+    expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
 
 const LabelVersionInput = builder.inputType("LabelVersionInput", {
+  description: "A version and its new label.",
   fields: (t) => ({
-    storyId: t.id({ required: true }),
-    number: t.int({ required: true }),
-    label: t.string({ description: "Up to 100 characters; null or empty removes the label." }),
-    expectedRevision: t.int(),
-    idempotencyKey: t.string(),
+    storyId: t.id({ required: true, description: "The story's global id." }),
+    number: t.int({ required: true, description: "The version's number." }),
+    label: t.string({ description: `Up to ${LIMITS.labelChars} characters; null or empty removes the label.` }),
+    expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
 
 const RestoreVersionInput = builder.inputType("RestoreVersionInput", {
+  description: "The version to restore.",
   fields: (t) => ({
-    storyId: t.id({ required: true }),
-    number: t.int({ required: true }),
-    expectedRevision: t.int(),
-    idempotencyKey: t.string(),
+    storyId: t.id({ required: true, description: "The story's global id." }),
+    number: t.int({ required: true, description: "The number of the version whose content comes back." }),
+    expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
 
 builder.mutationFields((t) => ({
-  undo: t.field({
+  undo: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
     description: "Makes the active version's parent active. NOTHING_TO_UNDO at version 1.",
-    args: { input: t.arg({ type: StoryCommandInput, required: true }) },
+    args: { input: t.arg({ type: StoryCommandInput, required: true, description: "The story." }) },
     resolve: (_root, { input }, context) => changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, { type: "Undo" }),
   }),
-  redo: t.field({
+  redo: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
     description: "Makes active again the version the latest undo left. NOTHING_TO_REDO when there is none.",
-    args: { input: t.arg({ type: StoryCommandInput, required: true }) },
+    args: { input: t.arg({ type: StoryCommandInput, required: true, description: "The story." }) },
     resolve: (_root, { input }, context) => changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, { type: "Redo" }),
   }),
-  restoreVersion: t.field({
+  restoreVersion: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
     description: "Makes a new version whose snapshot equals version `number`'s.",
-    args: { input: t.arg({ type: RestoreVersionInput, required: true }) },
+    args: { input: t.arg({ type: RestoreVersionInput, required: true, description: "The story and the version." }) },
     resolve: (_root, { input }, context) =>
       changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
         type: "RestoreVersion",
@@ -123,11 +132,10 @@ builder.mutationFields((t) => ({
         versionId: crypto.randomUUID(),
       }),
   }),
-  labelVersion: t.field({
+  labelVersion: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    authScopes: { signedIn: true },
     description: "Names a version (or removes its name). An event in the log; no new version.",
-    args: { input: t.arg({ type: LabelVersionInput, required: true }) },
+    args: { input: t.arg({ type: LabelVersionInput, required: true, description: "The version and its label." }) },
     resolve: (_root, { input }, context) =>
       changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
         type: "LabelVersion",
