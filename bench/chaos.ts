@@ -6,11 +6,11 @@
 // that lose their connection come back with `after:` the last seq they received.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import net from "node:net";
 import { createClient, type Client } from "graphql-ws";
 import pg from "pg";
 import { idOf } from "../src/graphql/globalIds.ts";
 import { ROOT, createBenchDatabase, createStory, fmt, report, signUp, startServer } from "./lib.ts";
+import { freePort } from "../test/support/processes.ts";
 
 const SECONDS = Number(process.env.BENCH_CHAOS_SECONDS ?? 60);
 const FAULT_EVERY_SECONDS = Number(process.env.BENCH_CHAOS_FAULT_SECONDS ?? 10);
@@ -37,15 +37,6 @@ const FAULTS: FaultKind[] = [
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** A redis-server of the benchmark's own on a free port, killed by its pid: never the machine's Redis. */
 async function ownRedis() {

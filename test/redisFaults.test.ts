@@ -4,7 +4,6 @@
 // replays the module changes after a revision, then live ones.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODULES } from "../src/domain/catalogue.ts";
 import { RestoreVersion, StoryEventsFeed, WriteModule } from "./support/documents.ts";
@@ -12,6 +11,7 @@ import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Received } from "./support/live.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
 import { graphql } from "./generated/gql.ts";
+import { freePort } from "./support/processes.ts";
 
 const ModuleChanges = graphql(`
   subscription ModuleChanges($storyId: ID!, $module: ModuleName, $after: Int) {
@@ -68,15 +68,6 @@ const receivedPairs = (received: Received<ModuleMessage>) =>
 // ------------------------------------------------------------------ a throwaway Redis
 
 type ThrowawayRedis = { url: string; start(): Promise<void>; kill(): Promise<void> };
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** A redis-server of the test's own on a free port, never the machine's: started, killed and restarted at will. */
 async function throwawayRedis(): Promise<ThrowawayRedis> {
