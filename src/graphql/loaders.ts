@@ -70,11 +70,15 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
       });
       return byKey(keys, rows, (v) => JSON.stringify([v.storyId, v.versionNumber]));
     }),
-    /** newest first, `first` of them, numbered below `beforeNumber` */
-    versionsPage: new DataLoader<VersionsPageKey, StoryVersion[], string>(
+    /**
+     * Newest first, `first` of them, numbered below `beforeNumber`: read from the index with a
+     * LIMIT per story, however long the history, and without the versions' content (a snapshot
+     * is read by `versionContent`, only when asked for).
+     */
+    versionsPage: new DataLoader<VersionsPageKey, VersionSummary[], string>(
       async (keys) => {
-        const results = new Map<string, StoryVersion[]>();
-        // one windowed statement per distinct page shape
+        const results = new Map<string, VersionSummary[]>();
+        // one statement per distinct page shape
         const shapes = new Map<string, VersionsPageKey[]>();
         for (const key of keys) {
           const shape = JSON.stringify([key.first, key.beforeNumber, key.labeledOnly]);
@@ -83,21 +87,33 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
         for (const group of shapes.values()) {
           const { first, beforeNumber, labeledOnly } = group[0]!;
           const storyIds = group.map((k) => k.storyId);
-          const rows = await prisma.$queryRaw<VersionRow[]>`
-            SELECT id, story_id, version_number, full_snapshot, inputs, parent_version_id, event_seq, created_at, label, generation_id
-              FROM (SELECT v.*, row_number() OVER (PARTITION BY v.story_id ORDER BY v.version_number DESC) AS rank
-                      FROM story_versions v JOIN stories s ON s.id = v.story_id
-                     WHERE v.story_id = ANY(${storyIds}::uuid[]) AND s.user_id = ${owner}::uuid
-                       AND (${beforeNumber}::int IS NULL OR v.version_number < ${beforeNumber}::int)
-                       AND (NOT ${labeledOnly}::boolean OR v.label IS NOT NULL)) ranked
-             WHERE rank <= ${first}
-             ORDER BY story_id, version_number DESC`;
-          const byStory = grouped(storyIds, rows.map(versionFromRow), (v) => v.storyId);
+          const rows = await prisma.$queryRaw<VersionSummaryRow[]>`
+            SELECT v.id, v.story_id, v.version_number, v.parent_version_id, v.event_seq, v.created_at, v.label, v.generation_id
+              FROM stories s
+              CROSS JOIN LATERAL (
+                SELECT id, story_id, version_number, parent_version_id, event_seq, created_at, label, generation_id
+                  FROM story_versions
+                 WHERE story_id = s.id
+                   AND (${beforeNumber}::int IS NULL OR version_number < ${beforeNumber}::int)
+                   AND (NOT ${labeledOnly}::boolean OR label IS NOT NULL)
+                 ORDER BY version_number DESC
+                 LIMIT ${first}) v
+             WHERE s.id = ANY(${storyIds}::uuid[]) AND s.user_id = ${owner}::uuid
+             ORDER BY v.story_id, v.version_number DESC`;
+          const byStory = grouped(storyIds, rows.map(versionSummaryFromRow), (v) => v.storyId);
           group.forEach((key, i) => results.set(JSON.stringify(key), byStory[i]!));
         }
         return keys.map((key) => results.get(JSON.stringify(key)) ?? []);
       },
       { cacheKeyFn: (key) => JSON.stringify(key) },
+    ),
+    /** A version's snapshot and inputs, for versions loaded without them. */
+    versionContent: new DataLoader<string, Pick<StoryVersion, "fullSnapshot" | "inputs"> | null>(async (ids) =>
+      byKey(
+        ids,
+        await prisma.storyVersion.findMany({ where: { id: { in: [...ids] }, ...ownStory }, select: { id: true, fullSnapshot: true, inputs: true } }),
+        (v) => v.id,
+      ),
     ),
     event: new DataLoader<string, StoredEvent | null>(async (ids) => {
       const rows = await ownedRows(await prisma.storyEvent.findMany({ where: { id: { in: [...ids] } } }));
@@ -127,12 +143,13 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
   };
 }
 
-type VersionRow = {
+/** A version without its content: what a page of versions lists. */
+export type VersionSummary = Omit<StoryVersion, "fullSnapshot" | "inputs">;
+
+type VersionSummaryRow = {
   id: string;
   story_id: string;
   version_number: number;
-  full_snapshot: StoryVersion["fullSnapshot"];
-  inputs: StoryVersion["inputs"];
   parent_version_id: string | null;
   event_seq: number;
   created_at: Date;
@@ -140,13 +157,11 @@ type VersionRow = {
   generation_id: string | null;
 };
 
-function versionFromRow(row: VersionRow): StoryVersion {
+function versionSummaryFromRow(row: VersionSummaryRow): VersionSummary {
   return {
     id: row.id,
     storyId: row.story_id,
     versionNumber: row.version_number,
-    fullSnapshot: row.full_snapshot,
-    inputs: row.inputs,
     parentVersionId: row.parent_version_id,
     eventSeq: row.event_seq,
     createdAt: row.created_at,

@@ -14,7 +14,7 @@ import { importStory } from "../../commands/importStory.ts";
 import type { StoryVersion } from "../../generated/prisma/client.ts";
 import { ModuleNameEnum } from "./storyModule.ts";
 import { StoryType, StoryChangePayload, type StoryChange } from "./story.ts";
-import { StoryVersionType } from "./storyVersion.ts";
+import { StoryVersionType, versionContent } from "./storyVersion.ts";
 
 // ------------------------------------------------------------------ story.at(revision)
 
@@ -154,7 +154,7 @@ const VersionDiff = builder.objectRef<{ against: number | null; modules: ModuleD
   }),
 });
 
-const contentOf = (version: StoryVersion) => ({
+const contentOf = (version: Pick<StoryVersion, "fullSnapshot" | "inputs">) => ({
   outputs: inStoryOrder(version.fullSnapshot) as ModuleOutputs,
   inputs: inStoryOrder(version.inputs) as ModuleInputs,
 });
@@ -172,7 +172,7 @@ builder.objectField(StoryVersionType, "diff", (t) =>
             : null
           : orNotFound(await context.loaders.versionByNumber.load(versionKey(version.storyId, against)), `version ${against}`);
       const from = base ? contentOf(base) : { outputs: EMPTY_OUTPUTS, inputs: EMPTY_INPUTS };
-      return { against: base?.versionNumber ?? null, modules: diffVersions(from, contentOf(version)) };
+      return { against: base?.versionNumber ?? null, modules: diffVersions(from, contentOf(await versionContent(version, context))) };
     },
   }),
 );

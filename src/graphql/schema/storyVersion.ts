@@ -1,6 +1,6 @@
 // StoryVersion, the version connection, and undo, redo and restore.
 import { builder } from "../builder.ts";
-import { loadAll, orNotFound } from "../loaders.ts";
+import { loadAll, orNotFound, type VersionSummary } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { StoryVersion } from "../../generated/prisma/client.ts";
 import { inStoryOrder, LIMITS } from "../../domain/catalogue.ts";
@@ -11,7 +11,13 @@ import { connectionOf, CURSOR_SHAPES, decodeCursor, encodeCursor, pageSize } fro
 import { changeStory, COMMAND_TERMS, StoryChangePayload, StoryType } from "./story.ts";
 import { StoryEventType } from "./storyEvent.ts";
 
-export const StoryVersionType = builder.objectRef<StoryVersion>("StoryVersion");
+/** A whole version, or one of a page, whose content is read only when asked for. */
+type VersionParent = StoryVersion | VersionSummary;
+export const StoryVersionType = builder.objectRef<VersionParent>("StoryVersion");
+
+export async function versionContent(version: VersionParent, context: GraphQLContext): Promise<Pick<StoryVersion, "fullSnapshot" | "inputs">> {
+  return "fullSnapshot" in version ? version : orNotFound(await context.loaders.versionContent.load(version.id), "version");
+}
 
 builder.node(StoryVersionType, {
   description: "An immutable full snapshot of the story's five modules after a content change.",
@@ -22,12 +28,12 @@ builder.node(StoryVersionType, {
     snapshot: t.field({
       type: "JSON",
       description: "The five snapshot keys, each the module's output object or null.",
-      resolve: (version) => inStoryOrder(version.fullSnapshot),
+      resolve: async (version, _args, context) => inStoryOrder((await versionContent(version, context)).fullSnapshot),
     }),
     inputs: t.field({
       type: "JSON",
       description: "The five snapshot keys, each the module's input text or null.",
-      resolve: (version) => inStoryOrder(version.inputs),
+      resolve: async (version, _args, context) => inStoryOrder((await versionContent(version, context)).inputs),
     }),
     createdAt: t.expose("createdAt", { type: "DateTime", description: "When the change that made it was made." }),
     label: t.exposeString("label", { nullable: true, description: "A name the writer gave this version (labelVersion)." }),
@@ -74,7 +80,6 @@ export async function versionsConnection(
   const cursor = decodeCursor(args.after, CURSOR_SHAPES.version);
   const beforeNumber = cursor === null ? null : cursor[0];
   const rows = await context.loaders.versionsPage.load({ storyId, first: size + 1, beforeNumber, labeledOnly: args.labeled === true });
-  for (const v of rows) context.loaders.version.prime(v.id, v);
   return connectionOf(rows, size, (v) => encodeCursor([v.versionNumber]), cursor !== null);
 }
 
