@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
 import pg from "pg";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -118,6 +119,99 @@ export async function load(clients: number, seconds: number, operation: (client:
   await run(warmupSeconds, false);
   const { latencies, errors, elapsed } = await run(seconds, true);
   return { operations: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+}
+
+export type HttpLoad = {
+  url: string;
+  connections: number;
+  seconds: number;
+  headers?: Record<string, string>;
+  /** the JSON body of a connection's `request`-th POST (0, 1, …) */
+  body: (connection: number, request: number) => string;
+};
+
+/**
+ * autocannon posting to `url` over `connections` keep-alive connections, each sending its next
+ * request as soon as the last is answered, for `seconds` (no warm-up: run it twice). An answer
+ * other than 200, or with GraphQL `errors`, counts as an error. Each connection is its own
+ * autocannon instance, so that what it sends can depend on which one it is (a writer's own story).
+ */
+export async function httpLoad(options: HttpLoad): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: options.connections }, (_, connection) => {
+      let request = 0;
+      return new Promise<void>((resolve, reject) => {
+        const instance = autocannon(
+          {
+            url: options.url,
+            connections: 1,
+            duration: options.seconds,
+            method: "POST",
+            headers: { "content-type": "application/json", ...options.headers },
+            requests: [
+              {
+                setupRequest: (next) => ({ ...next, body: options.body(connection, request++) }),
+                onResponse: (status, body) => {
+                  if (status !== 200 || body.includes('"errors"')) {
+                    errors++;
+                    if (errors === 1) console.error(`first failed answer (${status}): ${body.slice(0, 500)}`);
+                  }
+                },
+              },
+            ],
+          },
+          (error, result) => {
+            if (error) return reject(error);
+            errors += result.errors;
+            resolve();
+          },
+        );
+        instance.on("response", (_client, _status, _bytes, milliseconds) => latencies.push(milliseconds));
+      });
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { operations: latencies.length, seconds, perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+}
+
+/** /proc/<pid>/stat counts CPU time in clock ticks of USER_HZ, 100 a second on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user and system) the process has used so far, from /proc/<pid>/stat. */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8");
+  // fields after the command name, which is in parentheses and may hold spaces: state is the 3rd field, utime the 14th, stime the 15th
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * CPU seconds used so far by each PostgreSQL backend serving the database `client` is connected
+ * to (other than `client`'s own), by pid: read from /proc, so PostgreSQL must run on this machine.
+ */
+export async function databaseBackendsCpuSeconds(client: pg.Client): Promise<Map<number, number>> {
+  const { rows } = await client.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+  );
+  const seconds = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      seconds.set(pid, await processCpuSeconds(pid));
+    } catch {
+      // the backend ended since the query
+    }
+  }
+  return seconds;
+}
+
+/** The CPU seconds the backends used between two readings; a backend that started in between counts from zero. */
+export function backendsCpuSpent(before: Map<number, number>, after: Map<number, number>): number {
+  let spent = 0;
+  for (const [pid, seconds] of after) spent += seconds - (before.get(pid) ?? 0);
+  return spent;
 }
 
 export function percentile(values: number[], p: number): number {
