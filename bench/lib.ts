@@ -1,6 +1,6 @@
 // Shared benchmark plumbing: a fresh database, a server process, load loops,
 // percentiles, and the results table appended to bench/RESULTS.md with the machine's facts.
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -48,16 +48,20 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", JWT_SECRET: "bench-secret-bench-secret-bench-secret", ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
+  return serverProcess(child, "server", /ready at (http:\/\/\S+\/graphql)/);
+}
+
+/** A server process started by a benchmark, once it has printed the URL `ready` finds in its output. */
+export async function serverProcess(child: ChildProcess, name: string, ready: RegExp): Promise<ServerProcess> {
   let output = "";
-  child.stdout.on("data", (c) => (output += c));
-  child.stderr.on("data", (c) => (output += c));
+  child.stdout?.on("data", (chunk) => (output += chunk));
+  child.stderr?.on("data", (chunk) => (output += chunk));
   const url = await new Promise<string>((resolve, reject) => {
-    const look = () => {
-      const match = /ready at (http:\/\/\S+\/graphql)/.exec(output);
+    child.stdout?.on("data", () => {
+      const match = ready.exec(output);
       if (match) resolve(match[1]!);
-    };
-    child.stdout.on("data", look);
-    child.once("exit", (code) => reject(new Error(`server exited ${code}: ${output}`)));
+    });
+    child.once("exit", (code) => reject(new Error(`${name} exited ${code}: ${output}`)));
   });
   return {
     url,
@@ -69,8 +73,8 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
     alive: () => child.exitCode === null && child.signalCode === null,
     output: () => output,
     async stop() {
-      if (process.env.BENCH_SHOW_SERVER_OUTPUT) console.error(`server output (${output.length} chars):\n${output.slice(-3000)}`);
-      if (child.exitCode !== null) return;
+      if (process.env.BENCH_SHOW_SERVER_OUTPUT) console.error(`${name} output (${output.length} chars):\n${output.slice(-3000)}`);
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
       await once(child, "exit");
     },

@@ -24,6 +24,7 @@ import {
   processCpuSeconds,
   report,
   signUp,
+  serverProcess,
   startServer,
   type LoadResult,
   type Row,
@@ -375,31 +376,7 @@ async function startPostGraphile(databaseUrl: string): Promise<ServerProcess> {
     env: process.env,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on("data", () => {
-      const match = /Server listening on port \d+ at (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`PostGraphile exited ${code}: ${output}`)));
-  });
-  return {
-    url,
-    pid: child.pid!,
-    async rssMb() {
-      const status = await fs.readFile(`/proc/${child.pid}/status`, "utf8");
-      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    },
-    alive: () => child.exitCode === null && child.signalCode === null,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+  return serverProcess(child, "PostGraphile", /Server listening on port \d+ at (http:\/\/\S+)/);
 }
 
 async function postGraphileVersion(): Promise<string> {
