@@ -17,6 +17,23 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
+/**
+ * An event is readable once no older transaction is running. Transaction ids are the whole
+ * cluster's: a test file running beside this one may hold the horizon back for a moment.
+ */
+async function untilEveryEventIsReadable(): Promise<void> {
+  const db = server.db.prisma;
+  const newest = await db.$queryRaw<{ last: string | null }[]>`SELECT max(transaction_id::text::bigint)::text AS last FROM story_events`;
+  const last = newest[0]?.last ?? null;
+  if (last === null) return;
+  for (let waited = 0; ; waited += 50) {
+    const rows = await db.$queryRaw<{ horizon: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`;
+    if (BigInt(rows[0]!.horizon) > BigInt(last)) return;
+    if (waited > 60_000) throw new Error(`a transaction older than ${last} is still running after 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 type FeedLine = { checkpoint: string; position: string; storyId: string; seq: number; type: string };
 const parse = (lines: string[]) => lines.map((l) => JSON.parse(l) as FeedLine);
 
@@ -27,6 +44,7 @@ describe("events --all", () => {
     const second = await createStory(server, token, "Second");
     await server.query(WriteModule, { input: { storyId: first, module: "IDEA_SPARK", output: { logline: "a" } } }, token);
     await server.query(WriteModule, { input: { storyId: second, module: "IDEA_SPARK", output: { logline: "b" } } }, token);
+    await untilEveryEventIsReadable();
     await server.stop(); // the embedded database is one process's
     try {
       const all = startCli(["events", "--all"], databaseEnv(server.database));
@@ -77,6 +95,8 @@ describe("events --all", () => {
       expect(table.at(0)!.transactionId).toBeLessThan(1_000n);
       expect(table.at(-1)!.transactionId).toBeGreaterThan(1_100n);
     }
+
+    await untilEveryEventIsReadable();
 
     // pages of 100, each resuming after the last checkpoint of the one before
     const paged: string[] = [];
