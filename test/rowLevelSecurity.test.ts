@@ -14,6 +14,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { applyPendingMigrations } from "../src/database/migrations.ts";
+import { Prisma } from "../src/generated/prisma/client.ts";
 import { backend, createTestDatabase, type TestDatabase } from "./support/databases.ts";
 import { SetMetadata, StoryState, WriteModule } from "./support/documents.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
@@ -138,10 +139,11 @@ async function attempt(role: string | null, statement: string, setup: string[] =
   const rollback = new Error("rollback");
   try {
     await server.db.prisma.$transaction(async (tx) => {
-      for (const sql of setup) await tx.$executeRawUnsafe(sql);
-      if (role !== null) await tx.$executeRawUnsafe(`SET LOCAL ROLE ${role}`);
+      // the statements are this file's own constant texts
+      for (const sql of setup) await tx.$executeRaw(Prisma.raw(sql));
+      if (role !== null) await tx.$queryRaw`SELECT set_config('role', ${role}, true)`; // SET LOCAL ROLE
       try {
-        outcome = { rows: await tx.$queryRawUnsafe<unknown[]>(statement) };
+        outcome = { rows: await tx.$queryRaw<unknown[]>(Prisma.raw(statement)) };
       } catch (error) {
         outcome = { error: sqlState(error), message: error instanceof Error ? error.message : String(error) };
       }
@@ -164,7 +166,7 @@ function sqlState(error: unknown): string {
 
 /** Reads as the server's role. */
 async function ownerRows<T>(sql: string): Promise<T[]> {
-  return server.db.prisma.$queryRawUnsafe<T[]>(sql);
+  return server.db.prisma.$queryRaw<T[]>(Prisma.raw(sql));
 }
 
 const PERMISSION_DENIED = { error: "42501", message: expect.stringContaining("permission denied") };
@@ -308,13 +310,13 @@ describe("Row Level Security on every table of public", TIMEOUT, () => {
   });
 
   it("is enabled on each table, and never forced on the owner", async () => {
-    const tables = await plain.db.prisma.$queryRawUnsafe<TableRow[]>(TABLES_SQL);
+    const tables = await plain.db.prisma.$queryRaw<TableRow[]>(Prisma.raw(TABLES_SQL));
     expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(["_prisma_migrations", "users", "stories"]));
     for (const { name, rls, forced } of tables) expect({ name, rls, forced }).toEqual({ name, rls: true, forced: false });
   });
 
   it("leaves no function of ours executable by PUBLIC, nor with a search_path its caller chooses", async () => {
-    const functions = await plain.db.prisma.$queryRawUnsafe<FunctionRow[]>(FUNCTIONS_SQL);
+    const functions = await plain.db.prisma.$queryRaw<FunctionRow[]>(Prisma.raw(FUNCTIONS_SQL));
     expect(functions.map((f) => f.signature)).toContain("story_state_for_update(uuid,integer[])");
     for (const { signature, config, public_executes } of functions) {
       expect({ signature, public_executes }).toEqual({ signature, public_executes: false });
