@@ -387,7 +387,7 @@ async function postGraphileVersion(): Promise<string> {
 /** The sizes the notes give: a page story's snapshot, the written output, the long stories' versions, the database. */
 async function dataFacts(sampler: pg.Client, stories: Story[], longStories: Story[]) {
   const { rows } = await sampler.query<{ kb: number }>(
-    "SELECT avg(octet_length(v.full_snapshot::text)) / 1024 AS kb FROM stories s JOIN story_versions v ON v.story_id = s.id AND v.version_number = $2 WHERE s.id = ANY($1::uuid[])",
+    "SELECT avg(octet_length(v.full_snapshot::text)) / 1024 AS kb FROM stories s JOIN story_version_snapshots v ON v.story_id = s.id AND v.version_number = $2 WHERE s.id = ANY($1::uuid[])",
     [stories.map((s) => s.uuid), VERSIONS],
   );
   const versions = await sampler.query<{ n: number }>("SELECT max(latest_version_number) AS n FROM stories WHERE id = ANY($1::uuid[])", [longStories.map((s) => s.uuid)]);

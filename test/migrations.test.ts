@@ -29,8 +29,10 @@ const TABLES = [
   "module_usage_logs",
   "revoked_tokens",
   "stories",
+  "story_contents",
   "story_events",
   "story_modules",
+  "story_version_snapshots", // a view: every version whole
   "story_versions",
   "users",
 ];

@@ -1,15 +1,18 @@
 // The read tables are exactly the fold of the log: after a long random history,
 // `rebuild` reproduces them row for row and `verify` reports nothing, and the state a command
-// loads from them (story_state_for_update) is the fold, as much of it as the command needs.
+// loads from them (story_command_state) is the fold, as much of it as the command needs, with its
+// outputs as references.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/database/connect.ts";
 import { decodeGlobalId } from "../src/domain/globalIds.ts";
+import { SNAPSHOT_KEYS } from "../src/domain/catalogue.ts";
+import { StoredOutput, outputRefs } from "../src/domain/content.ts";
 import { activeVersion, foldEvents, type StoryState } from "../src/domain/story.ts";
 import { VersionHistory } from "../src/domain/versionHistory.ts";
 import { readStream } from "../src/eventstore/eventStore.ts";
-import { loadStoryStateForUpdate } from "../src/projection/loadStoryState.ts";
+import { loadCommandState } from "../src/projection/loadStoryState.ts";
 import { rebuildReadTables } from "../src/projection/rebuild.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
 import { ClearModule, LabelVersion, Redo, RestoreVersion, StoryState as StoryStateQuery, Undo, UpdateStory, WriteModule } from "./support/documents.ts";
@@ -47,7 +50,12 @@ async function readTables() {
 function asLoadedForCommand(state: StoryState, extra: readonly number[]): StoryState {
   const active = activeVersion(state);
   const numbers = new Set([active.number, active.parentNumber, state.redo.at(-1), ...extra].filter((n) => typeof n === "number"));
-  const versions = [...state.versions].filter((v) => numbers.has(v.number));
+  const versions = [...state.versions]
+    .filter((v) => numbers.has(v.number))
+    .map((v) => ({
+      ...v,
+      outputs: Object.fromEntries(SNAPSHOT_KEYS.map((key) => [key, v.outputs[key] && new StoredOutput(outputRefs(v.outputs[key]))])) as typeof v.outputs,
+    }));
   return {
     ...state,
     versions: VersionHistory.partial(versions, state.versions.latestNumber),
@@ -107,6 +115,15 @@ describe("after 500 random operations on a few stories", () => {
 
     expect(await verifyReadTables(server.db)).toEqual([]);
 
+    // every version, put together from its references by story_version_snapshots, is the fold's
+    for (const id of stories) {
+      const storyId = decodeGlobalId(id)!.id;
+      const fold = foldEvents(storyId, await readStream(server.db.prisma, storyId));
+      const versions = await server.db.prisma.$queryRaw<{ version_number: number; full_snapshot: unknown; inputs: unknown }[]>`
+        SELECT version_number, full_snapshot, inputs FROM story_version_snapshots WHERE story_id = ${storyId}::uuid ORDER BY version_number`;
+      expect(versions).toEqual([...fold.versions].map((v) => ({ version_number: v.number, full_snapshot: v.outputs, inputs: v.inputs })));
+    }
+
     const before = await readTables();
     const progress: number[] = [];
     const rebuilt = await rebuildReadTables(server.db, (done) => progress.push(done.events));
@@ -124,7 +141,7 @@ describe("after 500 random operations on a few stories", () => {
     ]);
   });
 
-  it("the state story_state_for_update loads is the fold of the log, restricted to the versions it loads", async () => {
+  it("the state story_command_state loads is the fold of the log, restricted to the versions it loads", async () => {
     expect(stories).toHaveLength(3);
     for (const [i, id] of stories.entries()) {
       // labels travel with their versions: loaded only when the version is
@@ -136,8 +153,8 @@ describe("after 500 random operations on a few stories", () => {
       const fold = foldEvents(storyId, await readStream(server.db.prisma, storyId));
       expect(fold.versions.latestNumber).toBeGreaterThan(10);
       for (const extra of [[], [1], [2, fold.versions.latestNumber]]) {
-        const loaded = await loadStoryStateForUpdate(server.db.prisma, storyId, extra);
-        expect(loaded).toEqual(asLoadedForCommand(fold, extra));
+        const loaded = await loadCommandState(server.db.prisma, storyId, { extraVersions: extra });
+        expect(loaded).toEqual({ state: asLoadedForCommand(fold, extra), earlier: null });
       }
     }
   });

@@ -252,8 +252,8 @@ describe("Supabase's anon and authenticated roles", TIMEOUT, () => {
     }
   });
 
-  it("cannot call story_state_for_update, which the server calls as its owner", async () => {
-    const call = `SELECT story_state_for_update('${storyUuid}'::uuid, '{}'::int[]) AS state`;
+  it("cannot call story_command_state, which the server calls as its owner", async () => {
+    const call = `SELECT story_command_state('${storyUuid}'::uuid, '{}'::int[], NULL, false) AS state`;
     for (const role of API_ROLES) expect(await attempt(role, call), role).toEqual(PERMISSION_DENIED);
     expect(await attempt(null, call)).toEqual({ rows: [{ state: expect.objectContaining({ title: "The Lighthouse Keeper" }) }] });
   });
@@ -317,7 +317,7 @@ describe("Row Level Security on every table of public", TIMEOUT, () => {
 
   it("leaves no function of ours executable by PUBLIC, nor with a search_path its caller chooses", async () => {
     const functions = await plain.db.prisma.$queryRaw<FunctionRow[]>(Prisma.raw(FUNCTIONS_SQL));
-    expect(functions.map((f) => f.signature)).toContain("story_state_for_update(uuid,integer[])");
+    expect(functions.map((f) => f.signature)).toContain("story_command_state(uuid,integer[],text,boolean)");
     for (const { signature, config, public_executes } of functions) {
       expect({ signature, public_executes }).toEqual({ signature, public_executes: false });
       expect(config ?? [], signature).toContainEqual(expect.stringMatching(/^search_path=/));

@@ -1,6 +1,6 @@
 // The one write path: a command's events and the read-table changes they make go to the database
-// in one statement; an append with a sequence number already taken answers REVISION_CONFLICT
-// with the story's revision; an import goes through the same service, in batches, and is announced.
+// in one statement, which applies only if the story is still at the revision decided on; an append
+// with a sequence number already taken answers REVISION_CONFLICT with the story's revision; an import goes through the same service, in batches, and is announced.
 import { randomUUID } from "node:crypto";
 import { createPubSub } from "graphql-yoga";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -33,7 +33,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 describe("writeModule", () => {
-  it("takes at most 5 SQL statements: the token's check, BEGIN, lock and load, append and project, COMMIT", async () => {
+  it("takes at most 4 SQL statements: the token's check, the state's read, append and project, and the answer's snapshot", async () => {
     const storyId = await createStory(server, token);
     const usageRows = () => server.db.prisma.moduleUsageLog.count({ where: { storyId: decodeGlobalId(storyId)!.id } });
 
@@ -54,21 +54,20 @@ describe("writeModule", () => {
       return server.db.statements.count - before - waits - 1;
     };
 
-    expect(await statementsOf({})).toBeLessThanOrEqual(5);
-    expect(await statementsOf({ expectedRevision: 2 })).toBeLessThanOrEqual(5);
-    // an idempotency key is looked up under the story's lock: one read more
-    expect(await statementsOf({ idempotencyKey: randomUUID() })).toBeLessThanOrEqual(6);
+    expect(await statementsOf({})).toBeLessThanOrEqual(4);
+    expect(await statementsOf({ expectedRevision: 2 })).toBeLessThanOrEqual(4);
+    // an idempotency key is looked up by the state's read: no statement more
+    expect(await statementsOf({ idempotencyKey: randomUUID() })).toBeLessThanOrEqual(4);
   });
 });
 
-describe("an append with a sequence number already taken", () => {
-  it("answers REVISION_CONFLICT with the story's revision, and stores nothing", async () => {
+describe("an append decided on a revision the story has moved past", () => {
+  /** A writer that read the story after its first event, and decided on that. */
+  async function staleWrite() {
     const id = await createStory(server, token, "Raced");
     await server.query(UpdateStory, { input: { id, title: "Second" } }, token);
     await server.query(UpdateStory, { input: { id, title: "Third" } }, token);
     const storyId = decodeGlobalId(id)!.id;
-
-    // a writer that read the story after its first event and got past the story's lock
     const stale = foldEvents(storyId, (await readStream(server.db.prisma, storyId)).slice(0, 1));
     const events = recordEvents(storyId, decide({ type: "ChangeStoryDetails", details: { title: "Lost" } }, stale), {
       currentRevision: stale.revision,
@@ -76,16 +75,28 @@ describe("an append with a sequence number already taken", () => {
     });
     const after = events.reduce(evolve, stale);
     const rows = events.map((event) => ({ ...event, activeVersionNumber: after.activeVersionNumber, idempotencyKey: null, requestHash: null }));
-    const append = inAppendTransaction(server.db, storyId, (tx) => appendAndProject(tx, rows, planProjection(stale, after)), {
-      maxWait: 10_000,
-      timeout: 30_000,
-    });
+    return { id, storyId, stale, rows, plan: planProjection(stale, after) };
+  }
 
-    await expect(append).rejects.toThrow(StorySparkError);
-    await expect(append).rejects.toMatchObject({ code: "REVISION_CONFLICT", extensions: { actualRevision: 3 } });
+  async function expectUnchanged(id: string, storyId: string) {
     const { story } = await server.query(StoryStateQuery, { id }, token);
     expect(story).toMatchObject({ title: "Third", revision: 3 });
     expect((await readStream(server.db.prisma, storyId)).map((e) => e.seq)).toEqual([1, 2, 3]);
+  }
+
+  it("applies nothing, and says where the story is", async () => {
+    const { id, storyId, stale, rows, plan } = await staleWrite();
+    expect(await appendAndProject(server.db.prisma, rows, plan, stale.revision)).toEqual({ applied: false, revision: 3 });
+    await expectUnchanged(id, storyId);
+  });
+
+  it("with a sequence number already taken, answers REVISION_CONFLICT with the story's revision, and stores nothing", async () => {
+    const { id, storyId, rows, plan } = await staleWrite();
+    // past the revision check (as a writer that misread the revision would be): the log's unique index refuses it
+    const append = inAppendTransaction(server.db, storyId, (tx) => appendAndProject(tx, rows, plan, 3), { maxWait: 10_000, timeout: 30_000 });
+    await expect(append).rejects.toThrow(StorySparkError);
+    await expect(append).rejects.toMatchObject({ code: "REVISION_CONFLICT", extensions: { actualRevision: 3 } });
+    await expectUnchanged(id, storyId);
   });
 });
 

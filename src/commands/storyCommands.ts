@@ -1,6 +1,6 @@
-// The application service for stories: one function runs a command — in one transaction, lock
-// and load the story's state, check the request, decide, append the events and apply their
-// projection in one statement — and then announces what it appended to the story's subscribers.
+// The application service for stories: one function runs a command — load the story's state,
+// check the request, decide, append the events and apply their projection in one statement that
+// holds the story to the revision decided on — and then announces what it appended.
 // GraphQL, AI generation and import all go through it.
 import { createHash, randomUUID } from "node:crypto";
 import { MODULES, moduleBySnapshotKey, type ModuleName, type SnapshotKey } from "../domain/catalogue.ts";
@@ -24,7 +24,7 @@ import { appendAndProject, inAppendTransaction } from "../eventstore/append.ts";
 import { findByIdempotencyKey, recordEvents, type StoredEvent, type StoryEventRow } from "../eventstore/eventStore.ts";
 import { publishStoryChanges } from "../live/publish.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
-import { loadStoryStateForUpdate } from "../projection/loadStoryState.ts";
+import { loadCommandState, type CommandState } from "../projection/loadStoryState.ts";
 import { planProjection } from "../projection/projectionPlan.ts";
 
 /** What running a command needs: where it is stored, and where it is announced. */
@@ -75,46 +75,88 @@ const IMPORT_TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 10 * 60_000 } as 
 const EVENTS_PER_STATEMENT = 500;
 const IDEMPOTENCY_KEY_MAX = 200;
 
-/** Runs the command in its transaction, without announcing it: `runStoryCommand` is what the application calls. */
+/**
+ * Runs the command, without announcing it: `runStoryCommand` is what the application calls.
+ * A change to a story takes two round trips and no transaction of its own: its state is read
+ * without a lock, decided on, and appended by one statement that applies only if the story is
+ * still at the revision decided on (./eventstore/append.ts). A writer that finds the story moved
+ * on decides again; after a few tries it takes turns under the story's lock instead, so that a
+ * crowd of writers on one story can't starve one of them.
+ */
 export async function executeStoryCommand(db: Database, request: StoryCommandRequest): Promise<StoryCommandResult> {
-  const { storyId, actorId, command } = request;
+  const { storyId, command } = request;
   const terms = requestTerms({ ...request, requestIdentity: request.requestIdentity ?? command });
-  const createsStory = command.type === "CreateStory" || command.type === "ImportLog";
+  if (command.type === "ImportLog") {
+    const appendImport = async (tx: DbClient) => (await decideAndAppend(tx, request, terms, { state: initialState(storyId), earlier: null }))!;
+    return inAppendTransaction(db, storyId, appendImport, IMPORT_TRANSACTION_OPTIONS);
+  }
+  if (command.type === "CreateStory") return (await decideAndAppend(db.prisma, request, terms, { state: initialState(storyId), earlier: null }))!;
 
+  for (let attempt = 0; attempt < UNLOCKED_ATTEMPTS; attempt++) {
+    const result = await decideAndAppend(db.prisma, request, terms, await loadOwnStory(db.prisma, request, terms, { lock: false }));
+    if (result) return result;
+  }
   return inAppendTransaction(
     db,
     storyId,
-    async (tx) => {
-      const before = createsStory ? initialState(storyId) : await loadOwnStory(tx, storyId, actorId, command);
-      const earlier = await checkRequest(tx, before, terms);
-      if (earlier) return { storyId, events: [earlier], event: earlier, replayed: true, changes: [], after: null };
-
-      const recorded =
-        command.type === "ImportLog" ? command.events : recordEvents(storyId, decide(command, before), { currentRevision: before.revision, actorId });
-      const events: StoredEvent[] = [];
-      const changes: StoryCommandResult["changes"] = [];
-      let after = before;
-      let written = before;
-      let unwritten: StoryEventRow[] = [];
-      for (const [i, event] of recorded.entries()) {
-        const previous = after;
-        after = evolve(after, event);
-        const last = i === recorded.length - 1;
-        // the key marks the command's last event, which carries its answer
-        const stored: StoredEvent = { ...event, activeVersionNumber: after.activeVersionNumber, idempotencyKey: last ? terms.idempotencyKey : null };
-        events.push(stored);
-        changes.push({ event: stored, modules: previous.exists ? changedModules(activeVersion(previous), activeVersion(after)).map(moduleNameOf) : [] });
-        unwritten.push({ ...stored, requestHash: last ? terms.requestHash : null });
-        if (last || unwritten.length === EVENTS_PER_STATEMENT) {
-          await appendAndProject(tx, unwritten, planProjection(written, after));
-          written = after;
-          unwritten = [];
-        }
-      }
-      return { storyId, events, event: events.at(-1)!, replayed: false, changes, after };
-    },
-    command.type === "ImportLog" ? IMPORT_TRANSACTION_OPTIONS : TRANSACTION_OPTIONS,
+    async (tx) => (await decideAndAppend(tx, request, terms, await loadOwnStory(tx, request, terms, { lock: true })))!,
+    TRANSACTION_OPTIONS,
   );
+}
+
+/** Tries of a command decided without the story's lock before it takes turns under it. */
+const UNLOCKED_ATTEMPTS = 3;
+
+/**
+ * Checks the request against the state, decides, and appends the events with their projection.
+ * Null when the story moved on since the state was read (never under its lock): decide again.
+ */
+async function decideAndAppend(
+  db: DbClient,
+  request: StoryCommandRequest,
+  terms: RequestTerms,
+  { state: before, earlier }: CommandState,
+): Promise<StoryCommandResult | null> {
+  const { storyId, actorId, command } = request;
+  const replayed = checkLoadedRequest(before, terms, earlier);
+  if (replayed) return { storyId, events: [replayed], event: replayed, replayed: true, changes: [], after: null };
+
+  const recorded =
+    command.type === "ImportLog" ? command.events : recordEvents(storyId, decide(command, before), { currentRevision: before.revision, actorId });
+  const events: StoredEvent[] = [];
+  const changes: StoryCommandResult["changes"] = [];
+  let after = before;
+  let written = before;
+  let unwritten: StoryEventRow[] = [];
+  for (const [i, event] of recorded.entries()) {
+    const previous = after;
+    after = evolve(after, event);
+    const last = i === recorded.length - 1;
+    // the key marks the command's last event, which carries its answer
+    const stored: StoredEvent = { ...event, activeVersionNumber: after.activeVersionNumber, idempotencyKey: last ? terms.idempotencyKey : null };
+    events.push(stored);
+    changes.push({ event: stored, modules: previous.exists ? changedModules(activeVersion(previous), activeVersion(after)).map(moduleNameOf) : [] });
+    unwritten.push({ ...stored, requestHash: last ? terms.requestHash : null });
+    if (last || unwritten.length === EVENTS_PER_STATEMENT) {
+      const outcome = await appendAndProject(db, unwritten, planProjection(written, after), written.revision);
+      if (!outcome.applied) return movedOn(outcome.revision, terms);
+      written = after;
+      unwritten = [];
+    }
+  }
+  return { storyId, events, event: events.at(-1)!, replayed: false, changes, after };
+}
+
+/**
+ * The story moved on between reading it and appending: gone, a conflict for a request that named
+ * the revision it expected, or otherwise a reason to decide again (null).
+ */
+function movedOn(revision: number | null, terms: RequestTerms): null {
+  if (revision === null) throw notFound("story");
+  if (terms.expectedRevision !== null) {
+    throw new StorySparkError("REVISION_CONFLICT", `expected revision ${terms.expectedRevision}, the story is at ${revision}`, { actualRevision: revision });
+  }
+  return null;
 }
 
 /** A request's idempotency key (checked) with its fingerprint, and the revision it expects. */
@@ -148,13 +190,20 @@ export function requestTerms(request: { expectedRevision?: number | null; idempo
  * answer, if any.
  */
 export async function checkRequest(db: DbClient, story: Pick<StoryState, "id" | "revision">, terms: RequestTerms): Promise<StoredEvent | null> {
-  if (terms.idempotencyKey !== null) {
-    const earlier = await findByIdempotencyKey(db, story.id, terms.idempotencyKey);
-    if (earlier) {
-      const same = earlier.requestHash === terms.requestHash || earlier.requestHash === terms.earlierRequestHash;
-      if (!same) throw badInput("idempotencyKey", "already used for a different request");
-      return earlier.event;
-    }
+  const earlier = terms.idempotencyKey === null ? null : await findByIdempotencyKey(db, story.id, terms.idempotencyKey);
+  return checkLoadedRequest(story, terms, earlier);
+}
+
+/** `checkRequest` with the earlier request's event, if any, already read. */
+function checkLoadedRequest(
+  story: Pick<StoryState, "revision">,
+  terms: RequestTerms,
+  earlier: { event: StoredEvent; requestHash: string | null } | null,
+): StoredEvent | null {
+  if (earlier) {
+    const same = earlier.requestHash === terms.requestHash || earlier.requestHash === terms.earlierRequestHash;
+    if (!same) throw badInput("idempotencyKey", "already used for a different request");
+    return earlier.event;
   }
   if (terms.expectedRevision !== null && terms.expectedRevision !== story.revision) {
     throw new StorySparkError("REVISION_CONFLICT", `expected revision ${terms.expectedRevision}, the story is at ${story.revision}`, {
@@ -164,10 +213,11 @@ export async function checkRequest(db: DbClient, story: Pick<StoryState, "id" | 
   return null;
 }
 
-async function loadOwnStory(db: DbClient, storyId: string, actorId: string, command: StoryCommand): Promise<StoryState> {
-  const state = await loadStoryStateForUpdate(db, storyId, versionsNeededBy(command));
-  if (!state || state.ownerId !== actorId) throw notFound("story");
-  return state;
+async function loadOwnStory(db: DbClient, request: StoryCommandRequest, terms: RequestTerms, options: { lock: boolean }): Promise<CommandState> {
+  const command = request.command as StoryCommand;
+  const loaded = await loadCommandState(db, request.storyId, { extraVersions: versionsNeededBy(command), idempotencyKey: terms.idempotencyKey, lock: options.lock });
+  if (!loaded || loaded.state.ownerId !== request.actorId) throw notFound("story");
+  return loaded;
 }
 
 const moduleNameOf = (key: SnapshotKey): ModuleName => moduleBySnapshotKey(key)!.name;

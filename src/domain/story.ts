@@ -11,11 +11,10 @@ import {
   type JsonObject,
   type ModuleInputs,
   type ModuleName,
-  type ModuleOutputs,
   type SnapshotKey,
 } from "./catalogue.ts";
 import { StorySparkError, badInput } from "./errors.ts";
-import { jsonEqual } from "./json.ts";
+import { sameOutput, type OutputContent, type VersionOutputs } from "./content.ts";
 import { checkJson, checkText } from "./text.ts";
 import { VersionHistory, type StoryVersionState } from "./versionHistory.ts";
 
@@ -39,7 +38,7 @@ export type StoryEventData =
     }
   | {
       type: "ModuleWritten";
-      payload: { module: ModuleName; inputText: string | null; output: JsonObject; version: VersionRef; generation?: GenerationRef };
+      payload: { module: ModuleName; inputText: string | null; output: OutputContent; version: VersionRef; generation?: GenerationRef };
     }
   | { type: "ModuleCleared"; payload: { module: ModuleName; version: VersionRef } }
   | { type: "Undone"; payload: { from: number; to: number } }
@@ -359,7 +358,7 @@ function addVersion(
   state: StoryState,
   event: RecordedStoryEvent,
   ref: VersionRef,
-  content: { outputs: ModuleOutputs; inputs: ModuleInputs; generationId: string | null },
+  content: { outputs: VersionOutputs; inputs: ModuleInputs; generationId: string | null },
 ): StoryState {
   const version: StoryVersionState = {
     id: ref.id,
@@ -387,7 +386,7 @@ function moveTo(state: StoryState, number: number, redo: readonly number[], at: 
 
 /** Snapshot keys whose output or input text differ between two versions. */
 export function changedModules(a: StoryVersionState, b: StoryVersionState): SnapshotKey[] {
-  return SNAPSHOT_KEYS.filter((key) => a.inputs[key] !== b.inputs[key] || !jsonEqual(a.outputs[key], b.outputs[key]));
+  return SNAPSHOT_KEYS.filter((key) => a.inputs[key] !== b.inputs[key] || !sameOutput(a.outputs[key], b.outputs[key]));
 }
 
 function snapshotKeyOf(name: ModuleName): SnapshotKey {

@@ -1,13 +1,15 @@
 // A story's versions as an immutable, append-only history.
 // Appending is O(1): histories share one backing map and each sees only the
 // numbers up to its own latest, so a fold over a long log does not copy.
-import type { ModuleInputs, ModuleOutputs } from "./catalogue.ts";
+import type { ModuleInputs } from "./catalogue.ts";
+import type { VersionOutputs } from "./content.ts";
 
 export type StoryVersionState = {
   readonly id: string;
   readonly number: number;
   readonly parentNumber: number | null;
-  readonly outputs: ModuleOutputs;
+  /** each module's output, as content or as references (./content.ts) */
+  readonly outputs: VersionOutputs;
   readonly inputs: ModuleInputs;
   /** seq of the event that made it */
   readonly eventSeq: number;

@@ -1,5 +1,5 @@
 // The one write path: a command's events appended to the log and the read-table changes they
-// make applied, as one statement (one round trip) in the command's transaction. A new story
+// make applied, as one statement (one round trip, its own transaction unless in the caller's). A new story
 // and a change to a story are two fixed statements, chosen by the plan's kind. Data-modifying
 // CTEs all see the same snapshot and run to completion; foreign keys are checked at the end.
 import type { Database } from "../database/connect.ts";
@@ -7,17 +7,34 @@ import type { DbClient } from "../database/types.ts";
 import { StorySparkError } from "../domain/errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { NewStoryPlan, ProjectionPlan, StoryChangePlan } from "../projection/projectionPlan.ts";
-import { EVENT_COLUMNS, MODULE_COLUMNS, STORY_COLUMNS, VERSION_COLUMNS, insertRows, omit, pick, updateRows } from "../projection/tableColumns.ts";
-import { streamRevision, type StoryEventRow } from "./eventStore.ts";
+import { CONTENT_COLUMNS, EVENT_COLUMNS, MODULE_COLUMNS, STORY_COLUMNS, VERSION_COLUMNS, insertRows, omit, pick, updateRows } from "../projection/tableColumns.ts";
+import { storedPayload, streamRevision, type StoryEventRow } from "./eventStore.ts";
 
-/** Appends the events and applies the plan they make, in one statement. */
-export async function appendAndProject(db: DbClient, events: readonly StoryEventRow[], plan: ProjectionPlan): Promise<void> {
-  await db.$executeRaw(plan.kind === "newStory" ? newStoryStatement(events, plan) : storyChangeStatement(events, plan));
+/**
+ * What an append did: applied, or refused because the story was no longer at the revision its
+ * command was decided on (then `revision` is where it is, null when it is gone).
+ */
+export type AppendOutcome = { applied: true } | { applied: false; revision: number | null };
+
+/**
+ * Appends the events and applies the plan they make, in one statement. A change to a story applies
+ * only if, under the story's lock, it is still at `decidedAt`, the revision its command was decided
+ * on: a command decided without the lock learns of a writer that came between, and decides again.
+ */
+export async function appendAndProject(db: DbClient, events: readonly StoryEventRow[], plan: ProjectionPlan, decidedAt: number): Promise<AppendOutcome> {
+  const rows = events.map((event) => ({ ...event, payload: storedPayload(event) }));
+  if (plan.kind === "newStory") {
+    await db.$executeRaw(newStoryStatement(rows, plan));
+    return { applied: true };
+  }
+  const [locked] = await db.$queryRaw<{ revision: number }[]>(storyChangeStatement(rows, plan, decidedAt));
+  return locked?.revision === decidedAt ? { applied: true } : { applied: false, revision: locked?.revision ?? null };
 }
 
 function newStoryStatement(events: readonly StoryEventRow[], plan: NewStoryPlan): Prisma.Sql {
   return Prisma.sql`
-    WITH appended AS (${insertRows("story_events", EVENT_COLUMNS, events)}),
+    WITH contents AS (${insertRows("story_contents", CONTENT_COLUMNS, plan.contents, { skipExisting: true })}),
+         appended AS (${insertRows("story_events", EVENT_COLUMNS, events)}),
          story AS (${insertRows("stories", STORY_COLUMNS, [plan.story])}),
          modules AS (${insertRows("story_modules", MODULE_COLUMNS, plan.modules)})
     ${insertRows("story_versions", VERSION_COLUMNS, plan.versions)}`;
@@ -25,16 +42,25 @@ function newStoryStatement(events: readonly StoryEventRow[], plan: NewStoryPlan)
 
 /** The story's row keeps its owner and creation time; a module row changes only in content and time. */
 const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["userId", "createdAt"]);
-const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "inputText", "outputText", "updatedAt"]);
+const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt"]);
 const LABEL_COLUMNS = pick(VERSION_COLUMNS, ["storyId", "versionNumber", "label"]);
 
-function storyChangeStatement(events: readonly StoryEventRow[], plan: StoryChangePlan): Prisma.Sql {
+/**
+ * Every part is a data-modifying CTE guarded by the story's row, locked first (`locked` is
+ * materialized, so it runs once, when the first part asks). Locked behind another writer, it reads
+ * the row as that writer committed it: a revision other than `decidedAt`, and nothing is written.
+ */
+function storyChangeStatement(events: readonly StoryEventRow[], plan: StoryChangePlan, decidedAt: number): Prisma.Sql {
+  const onlyIf = Prisma.sql`EXISTS (SELECT 1 FROM locked WHERE locked.revision = ${decidedAt})`;
   return Prisma.sql`
-    WITH appended AS (${insertRows("story_events", EVENT_COLUMNS, events)}),
-         story AS (${updateRows("stories", STORY_CHANGE_COLUMNS, ["id"], [plan.story])}),
-         modules AS (${updateRows("story_modules", MODULE_CHANGE_COLUMNS, ["id"], plan.modules)}),
-         versions AS (${insertRows("story_versions", VERSION_COLUMNS, plan.versions)})
-    ${updateRows("story_versions", LABEL_COLUMNS, ["storyId", "versionNumber"], plan.labels)}`;
+    WITH locked AS MATERIALIZED (SELECT revision FROM stories WHERE id = ${plan.story.id}::uuid FOR UPDATE),
+         contents AS (${insertRows("story_contents", CONTENT_COLUMNS, plan.contents, { onlyIf, skipExisting: true })}),
+         appended AS (${insertRows("story_events", EVENT_COLUMNS, events, { onlyIf })}),
+         story AS (${updateRows("stories", STORY_CHANGE_COLUMNS, ["id"], [plan.story], { onlyIf })}),
+         modules AS (${updateRows("story_modules", MODULE_CHANGE_COLUMNS, ["id"], plan.modules, { onlyIf })}),
+         versions AS (${insertRows("story_versions", VERSION_COLUMNS, plan.versions, { onlyIf })}),
+         labels AS (${updateRows("story_versions", LABEL_COLUMNS, ["storyId", "versionNumber"], plan.labels, { onlyIf })})
+    SELECT revision FROM locked`;
 }
 
 /**

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { DbClient } from "../database/types.ts";
+import { StoredOutput, outputRefs, type OutputContent, type OutputRefs } from "../domain/content.ts";
 import { EVENT_SCHEMA_VERSION, type RecordedStoryEvent, type StoryEventData } from "../domain/story.ts";
 import { upcast } from "./upcast.ts";
 
@@ -62,27 +63,65 @@ export async function findByIdempotencyKey(
   idempotencyKey: string,
 ): Promise<{ event: StoredEvent; requestHash: string | null } | null> {
   const row = await db.storyEvent.findUnique({ where: { storyId_idempotencyKey: { storyId, idempotencyKey } } });
-  return row ? { event: toStoredEvent(row), requestHash: row.requestHash } : null;
+  return row ? { event: (await toStoredEvents(db, [row]))[0]!, requestHash: row.requestHash } : null;
 }
+
+/**
+ * How events are read. `content`: as decided, a ModuleWritten's output whole — for anything that
+ * shows or replays content. `references`: its output as a StoredOutput, nothing read from
+ * story_contents — for folds that only write the read tables (rebuild, verify).
+ */
+export type EventContent = "content" | "references";
 
 /** Events of one stream with seq > after, oldest first. */
 export async function readStream(
   db: DbClient,
   storyId: string,
-  options: { after?: number; limit?: number } = {},
+  options: { after?: number; limit?: number; content?: EventContent } = {},
 ): Promise<StoredEvent[]> {
   const rows = await db.storyEvent.findMany({
     where: { storyId, seq: { gt: options.after ?? 0 } },
     orderBy: { seq: "asc" },
     ...(options.limit === undefined ? {} : { take: options.limit }),
   });
-  return rows.map(toStoredEvent);
+  return toStoredEvents(db, rows, options.content ?? "content");
 }
 
-type EventRow = Prisma.StoryEventGetPayload<object>;
+/** The log's part of a stored event row: what decoding it needs. */
+export type EventRow = Pick<
+  Prisma.StoryEventGetPayload<object>,
+  "id" | "storyId" | "seq" | "type" | "schemaVersion" | "payload" | "actorId" | "createdAt" | "activeVersionNumber" | "idempotencyKey"
+>;
 
+/** Rows of the log as events, their outputs read from story_contents in one statement when `content`. */
+export async function toStoredEvents(db: DbClient, rows: readonly EventRow[], content: EventContent = "content"): Promise<StoredEvent[]> {
+  const events = rows.map(toStoredEvent);
+  if (content === "references") return events;
+  const stored = events.flatMap((event) => (event.type === "ModuleWritten" && event.payload.output instanceof StoredOutput ? [event.payload.output.refs] : []));
+  if (stored.length === 0) return events;
+  const hashes = [...new Set(stored.flatMap((refs) => Object.values(refs)))];
+  const storyIds = [...new Set(events.map((event) => event.storyId))];
+  const contents = await db.$queryRaw<{ story_id: string; hash: string; value: unknown }[]>`
+    SELECT story_id, hash, value FROM story_contents WHERE story_id = ANY(${storyIds}::uuid[]) AND hash = ANY(${hashes}::text[])`;
+  const values = new Map(contents.map((row) => [`${row.story_id}:${row.hash}`, row.value]));
+  const contentOf = (event: StoredEvent, refs: OutputRefs) =>
+    Object.fromEntries(
+      Object.entries(refs).map(([field, hash]) => {
+        const value = values.get(`${event.storyId}:${hash}`);
+        if (value === undefined) throw new Error(`story ${event.storyId}: content ${hash} of event ${event.seq} is missing`);
+        return [field, value];
+      }),
+    );
+  return events.map((event) =>
+    event.type === "ModuleWritten" && event.payload.output instanceof StoredOutput
+      ? { ...event, payload: { ...event.payload, output: contentOf(event, event.payload.output.refs) } }
+      : event,
+  );
+}
+
+/** A row of the log as an event, a ModuleWritten's output as its references if that is how it is stored. */
 export function toStoredEvent(row: EventRow): StoredEvent {
-  const data = upcast({ type: row.type, schemaVersion: row.schemaVersion, payload: row.payload });
+  const data = upcast({ type: row.type, schemaVersion: row.schemaVersion, payload: decodePayload(row.payload) });
   return {
     ...data,
     id: row.id,
@@ -96,8 +135,27 @@ export function toStoredEvent(row: EventRow): StoredEvent {
   };
 }
 
+/**
+ * A payload as the log keeps it: a ModuleWritten's output as `outputRefs`, its content going to
+ * story_contents in the same statement (the version it makes brings it). Other payloads as they are.
+ */
+export function storedPayload(event: { type: string; payload: object }): object {
+  if (event.type !== "ModuleWritten") return event.payload;
+  const { output, ...rest } = event.payload as { output: OutputContent };
+  return { ...rest, outputRefs: outputRefs(output) };
+}
+
+function decodePayload(payload: unknown): unknown {
+  if (typeof payload !== "object" || payload === null || !("outputRefs" in payload)) return payload;
+  const { outputRefs: refs, ...rest } = payload as { outputRefs: OutputRefs };
+  return { ...rest, output: new StoredOutput(refs) };
+}
+
 /** Every stream, one at a time, each with all its events in order: for replay tools. */
-export async function* readEveryStream(db: DbClient, options: { batchSize?: number } = {}): AsyncGenerator<[string, StoredEvent[]]> {
+export async function* readEveryStream(
+  db: DbClient,
+  options: { batchSize?: number; content?: EventContent } = {},
+): AsyncGenerator<[string, StoredEvent[]]> {
   const batchSize = options.batchSize ?? 5_000;
   let after: { storyId: string; seq: number } | null = null;
   let current: { storyId: string; events: StoredEvent[] } | null = null;
@@ -107,13 +165,13 @@ export async function* readEveryStream(db: DbClient, options: { batchSize?: numb
       orderBy: [{ storyId: "asc" }, { seq: "asc" }],
       take: batchSize,
     });
-    for (const row of rows) {
-      if (current && current.storyId !== row.storyId) {
+    for (const event of await toStoredEvents(db, rows, options.content ?? "content")) {
+      if (current && current.storyId !== event.storyId) {
         yield [current.storyId, current.events];
         current = null;
       }
-      current ??= { storyId: row.storyId, events: [] };
-      current.events.push(toStoredEvent(row));
+      current ??= { storyId: event.storyId, events: [] };
+      current.events.push(event);
     }
     if (rows.length < batchSize) break;
     const last = rows.at(-1)!;

@@ -47,7 +47,7 @@ type GlobalRow = {
 /** The next events after a checkpoint that no running transaction can precede any more. */
 export async function readAllAfter(db: DbClient, after: GlobalCheckpoint, limit = 1_000): Promise<GlobalEvent[]> {
   const rows = await db.$queryRaw<GlobalRow[]>`
-    SELECT id, story_id, seq, type, schema_version, payload, actor_id, created_at, active_version_number,
+    SELECT id, story_id, seq, type, schema_version, story_event_payload(story_id, payload) AS payload, actor_id, created_at, active_version_number,
            idempotency_key, position, transaction_id::text AS transaction_text
       FROM story_events AS e
      WHERE (e.transaction_id, e.position) > (${after.transactionId.toString()}::xid8, ${after.position})
@@ -68,8 +68,6 @@ export async function readAllAfter(db: DbClient, after: GlobalCheckpoint, limit 
         createdAt: row.created_at,
         activeVersionNumber: row.active_version_number,
         idempotencyKey: row.idempotency_key,
-        requestHash: null,
-        position: checkpoint.position,
       }),
       position: checkpoint.position,
       checkpoint: formatCheckpoint(checkpoint),

@@ -6,7 +6,9 @@ import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
 import { retryingLostConnections } from "../database/connectionErrors.ts";
 import type { AiGeneration, Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
-import { toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
+import { toStoredEvents, type StoredEvent } from "../eventstore/eventStore.ts";
+import { readVersionContents } from "../history/versionContent.ts";
+import type { VersionContent } from "../history/versionDiff.ts";
 import type { Viewer } from "./context.ts";
 import type { StoryState } from "../domain/story.ts";
 import { storyRow, versionRow } from "../projection/storyRows.ts";
@@ -108,21 +110,18 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
       { cacheKeyFn: (key) => JSON.stringify(key) },
     ),
     /** A version's snapshot and inputs, for versions loaded without them. */
-    versionContent: new DataLoader<string, Pick<StoryVersion, "fullSnapshot" | "inputs"> | null>(async (ids) =>
-      byKey(
-        ids,
-        await prisma.storyVersion.findMany({ where: { id: { in: [...ids] }, ...ownStory }, select: { id: true, fullSnapshot: true, inputs: true } }),
-        (v) => v.id,
-      ),
-    ),
+    versionContent: new DataLoader<string, VersionContent | null>(async (ids) => {
+      const contents = await readVersionContents(prisma, ids, owner);
+      return ids.map((id) => contents.get(id) ?? null);
+    }),
     event: new DataLoader<string, StoredEvent | null>(async (ids) => {
       const rows = await ownedRows(await prisma.storyEvent.findMany({ where: { id: { in: [...ids] } } }));
-      return byKey(ids, rows.map(toStoredEvent), (e) => e.id);
+      return byKey(ids, await toStoredEvents(prisma, rows), (e) => e.id);
     }),
     eventBySeq: new DataLoader<string, StoredEvent | null>(async (keys) => {
       const pairs = keys.map((k) => JSON.parse(k) as [string, number]);
       const rows = await ownedRows(await prisma.storyEvent.findMany({ where: { OR: pairs.map(([storyId, seq]) => ({ storyId, seq })) } }));
-      return byKey(keys, rows.map(toStoredEvent), (e) => JSON.stringify([e.storyId, e.seq]));
+      return byKey(keys, await toStoredEvents(prisma, rows), (e) => JSON.stringify([e.storyId, e.seq]));
     }),
     generation: new DataLoader<string, AiGeneration | null>(async (ids) =>
       byKey(ids, await prisma.aiGeneration.findMany({ where: { id: { in: [...ids] }, userId: owner } }), (g) => g.id),
@@ -144,7 +143,7 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
 }
 
 /** A version without its content: what a page of versions lists. */
-export type VersionSummary = Omit<StoryVersion, "fullSnapshot" | "inputs">;
+export type VersionSummary = Omit<StoryVersion, "outputRefs" | "inputRefs">;
 
 type VersionSummaryRow = {
   id: string;

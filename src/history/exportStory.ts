@@ -1,16 +1,18 @@
 // Builds a story's export: its details, current modules, every version and the full log.
-import { MODULES, inStoryOrder, type JsonObject, type ModuleInputs, type ModuleOutputs } from "../domain/catalogue.ts";
+import { MODULES, type JsonObject } from "../domain/catalogue.ts";
 import type { DbClient } from "../database/types.ts";
 import { readStream } from "../eventstore/eventStore.ts";
+import { readStoryVersionContents } from "./versionContent.ts";
 import { EXPORT_FORMAT, EXPORT_FORMAT_VERSION, type StoryExport } from "./exportFormat.ts";
 
 /** null when there is no such story of this owner (ownerId null: any owner, for operators). */
 export async function buildStoryExport(db: DbClient, storyId: string, ownerId: string | null): Promise<StoryExport | null> {
   const story = await db.story.findFirst({ where: { id: storyId, ...(ownerId === null ? {} : { userId: ownerId }) } });
   if (!story) return null;
-  const [modules, versions, events] = await Promise.all([
+  const [modules, versions, contents, events] = await Promise.all([
     db.storyModule.findMany({ where: { storyId }, orderBy: { moduleOrder: "asc" } }),
     db.storyVersion.findMany({ where: { storyId }, orderBy: { versionNumber: "asc" } }),
+    readStoryVersionContents(db, storyId),
     readStream(db, storyId),
   ]);
   const numberOf = new Map(versions.map((v) => [v.id, v.versionNumber]));
@@ -45,8 +47,8 @@ export async function buildStoryExport(db: DbClient, storyId: string, ownerId: s
       number: v.versionNumber,
       parentNumber: v.parentVersionId ? (numberOf.get(v.parentVersionId) ?? null) : null,
       label: v.label,
-      snapshot: inStoryOrder(v.fullSnapshot) as ModuleOutputs,
-      inputs: inStoryOrder(v.inputs) as ModuleInputs,
+      snapshot: contents.get(v.id)!.outputs,
+      inputs: contents.get(v.id)!.inputs,
       eventSeq: v.eventSeq,
       createdAt: v.createdAt.toISOString(),
     })),

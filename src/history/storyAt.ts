@@ -1,5 +1,6 @@
 // A story as it was after any event of its log: the same fold the projector uses, stopped early.
 import { MODULES } from "../domain/catalogue.ts";
+import { outputContent } from "../domain/content.ts";
 import { activeVersion, canUndo, foldEvents, type RecordedStoryEvent } from "../domain/story.ts";
 
 export type StoryAtRevision = {
@@ -33,7 +34,7 @@ export function storyAtRevision(storyId: string, events: readonly RecordedStoryE
       name: m.name,
       order: m.order,
       inputText: active.inputs[m.snapshotKey],
-      output: active.outputs[m.snapshotKey],
+      output: outputContent(active.outputs[m.snapshotKey]),
     })),
   };
 }

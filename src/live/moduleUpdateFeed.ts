@@ -1,7 +1,8 @@
 // A story's module changes for a subscriber, read from the log like the event feed (so
 // none is lost to a message gone astray): one value per module an event changed.
 import type { DbClient } from "../database/types.ts";
-import { moduleBySnapshotKey, type ModuleInputs, type ModuleName, type ModuleOutputs } from "../domain/catalogue.ts";
+import { moduleBySnapshotKey, type ModuleInputs, type ModuleName, type SnapshotKey } from "../domain/catalogue.ts";
+import { storedOutputs, type OutputRefs } from "../domain/content.ts";
 import { changedModules, type StoryVersionState } from "../domain/story.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, StoryAppended } from "./pubsub.ts";
@@ -69,7 +70,7 @@ type VersionRow = {
   id: string;
   number: number;
   parentNumber: number | null;
-  outputs: ModuleOutputs;
+  outputRefs: { [K in SnapshotKey]: OutputRefs | null };
   inputs: ModuleInputs;
   eventSeq: number;
   createdAt: Date;
@@ -79,9 +80,10 @@ type VersionRow = {
 async function versionsByNumber(db: DbClient, storyId: string, numbers: number[]): Promise<Map<number, StoryVersionState>> {
   if (numbers.length === 0) return new Map();
   const rows = await db.$queryRaw<VersionRow[]>`
-    SELECT v.id, v.version_number AS number, p.version_number AS "parentNumber", v.full_snapshot AS outputs, v.inputs,
+    SELECT v.id, v.version_number AS number, p.version_number AS "parentNumber", v.output_refs AS "outputRefs",
+           story_inputs(v.story_id, v.input_refs) AS inputs,
            v.event_seq AS "eventSeq", v.created_at AS "createdAt", v.generation_id AS "generationId"
       FROM story_versions v LEFT JOIN story_versions p ON p.id = v.parent_version_id
      WHERE v.story_id = ${storyId}::uuid AND v.version_number = ANY(${numbers}::int[])`;
-  return new Map(rows.map((row) => [row.number, row]));
+  return new Map(rows.map(({ outputRefs, ...row }) => [row.number, { ...row, outputs: storedOutputs(outputRefs) }]));
 }

@@ -1,10 +1,12 @@
-// Reads the part of a story's state a command needs from the read tables, locking the
-// story row so that writers to one story take turns: one round trip, through the
-// story_state_for_update function (its migration says why it locks first, reads after).
-import { MODULES, type ModuleInputs, type ModuleOutputs, type SnapshotKey } from "../domain/catalogue.ts";
+// Reads the part of a story's state a command needs from the read tables, in one round trip
+// through the story_command_state function: the versions it needs with their outputs as
+// references (no module content comes to the server), and the event an idempotency key names.
+import { MODULES, type ModuleInputs, type SnapshotKey } from "../domain/catalogue.ts";
+import { storedOutputs, type OutputRefs } from "../domain/content.ts";
 import { initialState, type StoryState, type StoryVersionState } from "../domain/story.ts";
 import { VersionHistory } from "../domain/versionHistory.ts";
 import type { DbClient } from "../database/types.ts";
+import { toStoredEvents, type EventRow, type StoredEvent } from "../eventstore/eventStore.ts";
 
 type StateDocument = {
   id: string;
@@ -24,26 +26,31 @@ type StateDocument = {
     id: string;
     number: number;
     parentNumber: number | null;
-    outputs: ModuleOutputs;
+    outputRefs: { [K in SnapshotKey]: OutputRefs | null };
     inputs: ModuleInputs;
     eventSeq: number;
     createdAt: string;
     label: string | null;
     generationId: string | null;
   }[];
+  earlier: (Omit<EventRow, "storyId" | "createdAt"> & { createdAt: string; requestHash: string | null }) | null;
 };
 
+/** A command's state, and what an earlier request with its idempotency key appended. */
+export type CommandState = { state: StoryState; earlier: { event: StoredEvent; requestHash: string | null } | null };
+
 /**
- * The story with its active version, that version's parent, the version redo
- * would bring back and any `extraVersions`; null when there is no such story.
+ * The story with its active version, that version's parent, the version redo would bring back and
+ * any `extraVersions`; null when there is no such story. `lock` takes the story's row lock first,
+ * inside the caller's transaction.
  */
-export async function loadStoryStateForUpdate(
+export async function loadCommandState(
   db: DbClient,
   storyId: string,
-  extraVersions: readonly number[] = [],
-): Promise<StoryState | null> {
+  options: { extraVersions?: readonly number[]; idempotencyKey?: string | null; lock?: boolean } = {},
+): Promise<CommandState | null> {
   const rows = await db.$queryRaw<{ state: StateDocument | null }[]>`
-    SELECT story_state_for_update(${storyId}::uuid, ${[...extraVersions]}::int[]) AS state`;
+    SELECT story_command_state(${storyId}::uuid, ${[...(options.extraVersions ?? [])]}::int[], ${options.idempotencyKey ?? null}::text, ${options.lock ?? false}) AS state`;
   const doc = rows[0]?.state;
   if (!doc) return null;
 
@@ -55,10 +62,14 @@ export async function loadStoryStateForUpdate(
     moduleIds[m.snapshotKey] = stored.id;
     moduleUpdatedAt[m.snapshotKey] = new Date(stored.updatedAt);
   }
-  const versions: StoryVersionState[] = doc.versions.map(({ label: _label, ...v }) => ({ ...v, createdAt: new Date(v.createdAt) }));
+  const versions: StoryVersionState[] = doc.versions.map(({ label: _label, outputRefs, ...v }) => ({
+    ...v,
+    outputs: storedOutputs(outputRefs),
+    createdAt: new Date(v.createdAt),
+  }));
   const labels = new Map(doc.versions.flatMap((v) => (v.label === null ? [] : [[v.number, v.label] as const])));
 
-  return {
+  const state: StoryState = {
     ...initialState(storyId),
     exists: true,
     ownerId: doc.userId,
@@ -76,4 +87,8 @@ export async function loadStoryStateForUpdate(
     moduleIds,
     moduleUpdatedAt,
   };
+  if (!doc.earlier) return { state, earlier: null };
+  const { requestHash, createdAt, ...row } = doc.earlier;
+  const [event] = await toStoredEvents(db, [{ ...row, storyId, createdAt: new Date(createdAt) }]);
+  return { state, earlier: { event: event!, requestHash } };
 }

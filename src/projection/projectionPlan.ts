@@ -3,7 +3,8 @@
 // rebuild inserts the plans of whole stories, from the empty state, in batches (./bulkInsert.ts).
 import { MODULES } from "../domain/catalogue.ts";
 import type { StoryState } from "../domain/story.ts";
-import { moduleRows, newVersions, storyRow, versionRow, type StoryModuleRow, type StoryRow, type StoryVersionRow } from "./storyRows.ts";
+import type { ContentRow } from "../domain/content.ts";
+import { moduleRows, newContent, newVersions, storyRow, versionRow, type StoryModuleRow, type StoryRow, type StoryVersionRow } from "./storyRows.ts";
 
 /** A story that did not exist: all its rows, inserted. */
 export type NewStoryPlan = {
@@ -12,6 +13,8 @@ export type NewStoryPlan = {
   /** all five */
   modules: StoryModuleRow[];
   versions: StoryVersionRow[];
+  /** module content the versions name that may not be stored yet */
+  contents: ContentRow[];
 };
 
 /** A change to a story: its row updated, the modules whose content changed, new versions inserted, labels set. */
@@ -22,6 +25,8 @@ export type StoryChangePlan = {
   versions: StoryVersionRow[];
   /** labels of versions that were there before */
   labels: VersionLabelRow[];
+  /** module content the new versions name that may not be stored yet */
+  contents: ContentRow[];
 };
 
 export type VersionLabelRow = Pick<StoryVersionRow, "storyId" | "versionNumber" | "label">;
@@ -40,21 +45,25 @@ export function planProjection(before: StoryState, after: StoryState): Projectio
       labels.push({ storyId: after.id, versionNumber: number, label });
     }
   }
+  const versions = newVersions(before, after);
   return {
     kind: "storyChange",
     story: storyRow(after),
     modules: moduleRows(after).filter((_, i) => before.moduleUpdatedAt[MODULES[i]!.snapshotKey] !== after.moduleUpdatedAt[MODULES[i]!.snapshotKey]),
-    versions: newVersions(before, after).map((v) => versionRow(after, v)),
+    versions: versions.map((v) => versionRow(after, v)),
     labels,
+    contents: newContent(after, versions),
   };
 }
 
 export function planNewStory(state: StoryState): NewStoryPlan {
   if (!state.exists) throw new Error(`story ${state.id}: no events, nothing to project`);
+  const versions = [...state.versions];
   return {
     kind: "newStory",
     story: storyRow(state),
     modules: moduleRows(state),
-    versions: [...state.versions].map((v) => versionRow(state, v)),
+    versions: versions.map((v) => versionRow(state, v)),
+    contents: newContent(state, versions),
   };
 }

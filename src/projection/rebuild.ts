@@ -101,7 +101,7 @@ async function fillNewTables(db: DbClient, onProgress: Progress): Promise<{ stre
     batch = [];
     rows = 0;
   };
-  for await (const [storyId, events] of readEveryStream(db)) {
+  for await (const [storyId, events] of readEveryStream(db, { content: "references" })) {
     const plan = planNewStory(foldEvents(storyId, events));
     batch.push(plan);
     rows += 1 + plan.modules.length + plan.versions.length;

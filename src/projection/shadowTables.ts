@@ -124,7 +124,8 @@ $rebuild$`;
 /**
  * Under the swap's lock: pairs each live index with the new table's index of the same shape,
  * drops the live tables, and gives the new tables and their indexes the live names (renaming
- * an index renames the primary key or unique constraint it backs).
+ * an index renames the primary key or unique constraint it backs). Views over the live tables
+ * (story_version_snapshots) are dropped with them and made again, as they were, over the new ones.
  */
 const SWAP = `
 DO $rebuild$
@@ -134,6 +135,9 @@ DECLARE
   used text[] := '{}';
   renames text[] := '{}';
   extra text;
+  dependent_view record;
+  views text[] := '{}';
+  view_definition text;
 BEGIN
   FOR live_index IN
     SELECT pair.next, c.relname AS name, ${INDEX_SHAPE} AS shape
@@ -157,12 +161,27 @@ BEGIN
     RAISE EXCEPTION 'rebuild made indexes the read tables do not have: %', extra;
   END IF;
 
+  FOR dependent_view IN
+    SELECT DISTINCT v.oid, v.oid::regclass::text AS name, v.reloptions
+      FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+      JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'
+     WHERE d.refobjid IN ('stories'::regclass, 'story_modules'::regclass, 'story_versions'::regclass)
+  LOOP
+    views := views || format('CREATE VIEW %s%s AS %s', dependent_view.name,
+      CASE WHEN dependent_view.reloptions IS NULL THEN '' ELSE format(' WITH (%s)', array_to_string(dependent_view.reloptions, ', ')) END,
+      pg_get_viewdef(dependent_view.oid));
+    EXECUTE format('DROP VIEW %s', dependent_view.name);
+  END LOOP;
+
   DROP TABLE story_versions, story_modules, stories;
   ALTER TABLE stories_rebuild RENAME TO stories;
   ALTER TABLE story_modules_rebuild RENAME TO story_modules;
   ALTER TABLE story_versions_rebuild RENAME TO story_versions;
   FOR i IN 1 .. coalesce(array_length(renames, 1), 0) BY 2 LOOP
     EXECUTE format('ALTER INDEX %I RENAME TO %I', renames[i], renames[i + 1]);
+  END LOOP;
+  FOREACH view_definition IN ARRAY views LOOP
+    EXECUTE view_definition;
   END LOOP;
 END
 $rebuild$`;

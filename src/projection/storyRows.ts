@@ -1,6 +1,7 @@
 // The read tables' rows as a function of the story's state: what the projector
 // writes, what rebuild inserts and what verify expects are the same images.
-import { MODULES, type ModuleInputs, type ModuleOutputs } from "../domain/catalogue.ts";
+import { MODULES, SNAPSHOT_KEYS, type JsonObject, type SnapshotKey } from "../domain/catalogue.ts";
+import { StoredOutput, contentHash, contentRows, outputRefs, type ContentRow, type OutputRefs } from "../domain/content.ts";
 import { activeVersion, type StoryState, type StoryVersionState } from "../domain/story.ts";
 
 export type StoryRow = {
@@ -24,7 +25,10 @@ export type StoryModuleRow = {
   storyId: string;
   moduleName: string;
   inputText: string | null;
-  outputText: ModuleOutputs[keyof ModuleOutputs];
+  /** the output, when the state holds it as content */
+  outputText: JsonObject | null;
+  /** the output's references, when the state holds only those: the statement reads the content */
+  outputRefs: OutputRefs | null;
   moduleOrder: number;
   createdAt: Date;
   updatedAt: Date;
@@ -34,8 +38,8 @@ export type StoryVersionRow = {
   id: string;
   storyId: string;
   versionNumber: number;
-  fullSnapshot: ModuleOutputs;
-  inputs: ModuleInputs;
+  outputRefs: { [K in SnapshotKey]: OutputRefs | null };
+  inputRefs: { [K in SnapshotKey]: string | null };
   parentVersionId: string | null;
   eventSeq: number;
   createdAt: Date;
@@ -63,16 +67,20 @@ export function storyRow(state: StoryState): StoryRow {
 
 export function moduleRows(state: StoryState): StoryModuleRow[] {
   const active = activeVersion(state);
-  return MODULES.map((m) => ({
-    id: state.moduleIds[m.snapshotKey],
-    storyId: state.id,
-    moduleName: m.moduleName,
-    inputText: active.inputs[m.snapshotKey],
-    outputText: active.outputs[m.snapshotKey],
-    moduleOrder: m.order,
-    createdAt: state.createdAt,
-    updatedAt: state.moduleUpdatedAt[m.snapshotKey],
-  }));
+  return MODULES.map((m) => {
+    const output = active.outputs[m.snapshotKey];
+    return {
+      id: state.moduleIds[m.snapshotKey],
+      storyId: state.id,
+      moduleName: m.moduleName,
+      inputText: active.inputs[m.snapshotKey],
+      outputText: output instanceof StoredOutput ? null : output,
+      outputRefs: output instanceof StoredOutput ? output.refs : null,
+      moduleOrder: m.order,
+      createdAt: state.createdAt,
+      updatedAt: state.moduleUpdatedAt[m.snapshotKey],
+    };
+  });
 }
 
 export function versionRow(state: StoryState, version: StoryVersionState): StoryVersionRow {
@@ -84,8 +92,11 @@ export function versionRow(state: StoryState, version: StoryVersionState): Story
     id: version.id,
     storyId: state.id,
     versionNumber: version.number,
-    fullSnapshot: version.outputs,
-    inputs: version.inputs,
+    outputRefs: byModule((key) => {
+      const output = version.outputs[key];
+      return output === null ? null : outputRefs(output);
+    }),
+    inputRefs: byModule((key) => inputRef(version.inputs[key])),
     parentVersionId: parent?.id ?? null,
     eventSeq: version.eventSeq,
     createdAt: version.createdAt,
@@ -102,4 +113,43 @@ export function newVersions(before: StoryState, after: StoryState): StoryVersion
     if (v) added.push(v);
   }
   return added;
+}
+
+function byModule<T>(value: (key: SnapshotKey) => T): { [K in SnapshotKey]: T } {
+  return Object.fromEntries(SNAPSHOT_KEYS.map((key) => [key, value(key)])) as { [K in SnapshotKey]: T };
+}
+
+/** Input texts repeat from version to version: their hashes are remembered, up to a bound. */
+const inputHashes = new Map<string, string>();
+const INPUT_HASHES_KEPT = 10_000;
+
+function inputRef(text: string | null): string | null {
+  if (text === null) return null;
+  let hash = inputHashes.get(text);
+  if (hash === undefined) {
+    if (inputHashes.size >= INPUT_HASHES_KEPT) inputHashes.clear();
+    hash = contentHash(text);
+    inputHashes.set(text, hash);
+  }
+  return hash;
+}
+
+/**
+ * The content the new versions bring that their parents did not hold as the same value: module
+ * outputs held as content, and input texts. Outputs held as references are stored already.
+ */
+export function newContent(state: StoryState, versions: readonly StoryVersionState[]): ContentRow[] {
+  const rows = new Map<string, ContentRow>();
+  for (const version of versions) {
+    const parent = version.parentNumber === null ? undefined : state.versions.get(version.parentNumber);
+    for (const key of SNAPSHOT_KEYS) {
+      const output = version.outputs[key];
+      if (output !== null && !(output instanceof StoredOutput) && output !== parent?.outputs[key]) {
+        for (const row of contentRows(state.id, output)) rows.set(row.hash, row);
+      }
+      const input = version.inputs[key];
+      if (input !== null && input !== parent?.inputs[key]) rows.set(inputRef(input)!, { storyId: state.id, hash: inputRef(input)!, value: input });
+    }
+  }
+  return [...rows.values()];
 }

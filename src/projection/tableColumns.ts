@@ -5,12 +5,14 @@
 // quietly writing NULL. Rows travel as one bound JSON parameter per list; the only text
 // spliced into a statement is the names written in this file (`TableName` and the maps).
 import { Prisma } from "../generated/prisma/client.ts";
+import type { ContentRow } from "../domain/content.ts";
 import type { StoryEventRow } from "../eventstore/eventStore.ts";
 import type { StoryModuleRow, StoryRow, StoryVersionRow } from "./storyRows.ts";
 
 /** Every table a statement is built for: the live tables and the ones rebuild fills beside them. */
 export type TableName =
   | "story_events"
+  | "story_contents"
   | "stories"
   | "story_modules"
   | "story_versions"
@@ -31,8 +33,20 @@ type SqlTypeOf<T> = [NonNullable<T>] extends [Date]
           ? "int[]"
           : "jsonb";
 
-/** Each field of `Row`, no more and no fewer: its column, and its SQL type. */
-export type ColumnMap<Row> = { readonly [Field in keyof Row]-?: readonly [column: string, sqlType: SqlTypeOf<Row[Field]>] };
+/**
+ * Each field of `Row`, no more and no fewer: its column (null for a field that only travels, for
+ * another column's expression), its SQL type, and the expression that computes the column from
+ * the row `x` when it is not the field itself.
+ */
+export type ColumnMap<Row> = {
+  readonly [Field in keyof Row]-?: readonly [column: string | null, sqlType: SqlTypeOf<Row[Field]>, expression?: string];
+};
+
+export const CONTENT_COLUMNS: ColumnMap<ContentRow> = {
+  storyId: ["story_id", "uuid"],
+  hash: ["hash", "text"],
+  value: ["value", "jsonb"],
+};
 
 export const EVENT_COLUMNS: ColumnMap<StoryEventRow> = {
   id: ["id", "uuid"],
@@ -69,7 +83,9 @@ export const MODULE_COLUMNS: ColumnMap<StoryModuleRow> = {
   storyId: ["story_id", "uuid"],
   moduleName: ["module_name", "text"],
   inputText: ["input_text", "text"],
-  outputText: ["output_text", "jsonb"],
+  // content stored with this statement travels whole; content stored before is read by reference
+  outputText: ["output_text", "jsonb", `coalesce(x."outputText", story_output(x."storyId", x."outputRefs"))`],
+  outputRefs: [null, "jsonb"],
   moduleOrder: ["module_order", "int"],
   createdAt: ["created_at", "timestamptz"],
   updatedAt: ["updated_at", "timestamptz"],
@@ -79,8 +95,8 @@ export const VERSION_COLUMNS: ColumnMap<StoryVersionRow> = {
   id: ["id", "uuid"],
   storyId: ["story_id", "uuid"],
   versionNumber: ["version_number", "int"],
-  fullSnapshot: ["full_snapshot", "jsonb"],
-  inputs: ["inputs", "jsonb"],
+  outputRefs: ["output_refs", "jsonb"],
+  inputRefs: ["input_refs", "jsonb"],
   parentVersionId: ["parent_version_id", "uuid"],
   eventSeq: ["event_seq", "int"],
   createdAt: ["created_at", "timestamptz"],
@@ -98,34 +114,53 @@ export function omit<Row, Field extends keyof Row>(columns: ColumnMap<Row>, fiel
   return Object.fromEntries(Object.entries(columns).filter(([field]) => !(fields as readonly PropertyKey[]).includes(field))) as ColumnMap<Omit<Row, Field>>;
 }
 
+/** What an INSERT or UPDATE does besides: only when a condition holds; skipping rows already there. */
+export type WriteOptions = { onlyIf?: Prisma.Sql; skipExisting?: boolean };
+
 /** `INSERT INTO table (columns) SELECT … FROM jsonb_to_recordset(rows)`: every field of the map. */
-export function insertRows<Row>(table: TableName, columns: ColumnMap<Row>, rows: readonly Row[]): Prisma.Sql {
+export function insertRows<Row>(table: TableName, columns: ColumnMap<Row>, rows: readonly Row[], options: WriteOptions = {}): Prisma.Sql {
   const fields = fieldsOf(columns);
-  return Prisma.sql`INSERT INTO ${Prisma.raw(table)} (${Prisma.raw(fields.map(([, column]) => quoted(column)).join(", "))})
-  SELECT ${Prisma.raw(fields.map(([field]) => `x.${quoted(field)}`).join(", "))}
-    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${recordDefinition(fields)})`;
+  const stored = fields.filter(([, column]) => column !== null);
+  return Prisma.sql`INSERT INTO ${Prisma.raw(table)} (${Prisma.raw(stored.map(([, column]) => quoted(column!)).join(", "))})
+  SELECT ${Prisma.raw(stored.map(valueOf).join(", "))}
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${recordDefinition(fields)})
+  ${options.onlyIf ? Prisma.sql`WHERE ${options.onlyIf}` : Prisma.empty}
+  ${options.skipExisting ? Prisma.sql`ON CONFLICT DO NOTHING` : Prisma.empty}`;
 }
 
 /**
  * `UPDATE table SET … FROM jsonb_to_recordset(rows) WHERE …`: the rows are found by the `key`
  * fields, and every other field of the map is set.
  */
-export function updateRows<Row, Key extends keyof Row>(table: TableName, columns: ColumnMap<Row>, key: readonly Key[], rows: readonly Row[]): Prisma.Sql {
+export function updateRows<Row, Key extends keyof Row>(
+  table: TableName,
+  columns: ColumnMap<Row>,
+  key: readonly Key[],
+  rows: readonly Row[],
+  options: Pick<WriteOptions, "onlyIf"> = {},
+): Prisma.Sql {
   const fields = fieldsOf(columns);
   const isKey = ([field]: Entry) => (key as readonly string[]).includes(field);
-  const set = fields.filter((f) => !isKey(f)).map(([field, column]) => `${quoted(column)} = x.${quoted(field)}`);
-  const match = fields.filter(isKey).map(([field, column]) => `t.${quoted(column)} = x.${quoted(field)}`);
+  const set = fields.filter((f) => !isKey(f) && f[1] !== null).map((entry) => `${quoted(entry[1]!)} = ${valueOf(entry)}`);
+  const match = fields.filter(isKey).map(([field, column]) => `t.${quoted(column!)} = x.${quoted(field)}`);
   return Prisma.sql`UPDATE ${Prisma.raw(table)} t SET ${Prisma.raw(set.join(", "))}
     FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${recordDefinition(fields)})
-   WHERE ${Prisma.raw(match.join(" AND "))}`;
+   WHERE ${Prisma.raw(match.join(" AND "))} ${options.onlyIf ? Prisma.sql`AND ${options.onlyIf}` : Prisma.empty}`;
 }
 
-/** One field of a map: its name in the row (and the JSON), its column, its SQL type. */
-type Entry = readonly [field: string, column: string, sqlType: string];
+/** One field of a map: its name in the row (and the JSON), its column, its SQL type, its expression. */
+type Entry = readonly [field: string, column: string | null, sqlType: string, expression?: string];
 
 function fieldsOf<Row>(columns: ColumnMap<Row>): Entry[] {
-  return Object.entries(columns as Record<string, readonly [string, string]>).map(([field, [column, sqlType]]) => [field, column, sqlType]);
+  return Object.entries(columns as Record<string, readonly [string | null, string, string?]>).map(([field, [column, sqlType, expression]]) => [
+    field,
+    column,
+    sqlType,
+    expression,
+  ]);
 }
+
+const valueOf = ([field, , , expression]: Entry) => expression ?? `x.${quoted(field)}`;
 
 const recordDefinition = (fields: readonly Entry[]) => Prisma.raw(fields.map(([field, , sqlType]) => `${quoted(field)} ${sqlType}`).join(", "));
 

@@ -4,14 +4,13 @@ import { builder } from "../builder.ts";
 import { orNotFound, versionKey } from "../loaders.ts";
 import { idOf } from "../globalIds.ts";
 import { StorySparkError, notFound } from "../../domain/errors.ts";
-import { EMPTY_INPUTS, EMPTY_OUTPUTS, inStoryOrder, type ModuleInputs, type ModuleName, type ModuleOutputs } from "../../domain/catalogue.ts";
+import { EMPTY_INPUTS, EMPTY_OUTPUTS, type ModuleName } from "../../domain/catalogue.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
 import { storyAtRevision, type StoryAtRevision } from "../../history/storyAt.ts";
 import { diffVersions, type FieldChange, type LineChange, type ModuleDiff } from "../../history/versionDiff.ts";
 import { buildStoryExport } from "../../history/exportStory.ts";
 import { storyToMarkdown } from "../../history/storyMarkdown.ts";
 import { importStory } from "../../commands/importStory.ts";
-import type { StoryVersion } from "../../generated/prisma/client.ts";
 import { ModuleNameEnum } from "./storyModule.ts";
 import { StoryType, StoryChangePayload, type StoryChange } from "./story.ts";
 import { StoryVersionType, versionContent } from "./storyVersion.ts";
@@ -154,11 +153,6 @@ const VersionDiff = builder.objectRef<{ against: number | null; modules: ModuleD
   }),
 });
 
-const contentOf = (version: Pick<StoryVersion, "fullSnapshot" | "inputs">) => ({
-  outputs: inStoryOrder(version.fullSnapshot) as ModuleOutputs,
-  inputs: inStoryOrder(version.inputs) as ModuleInputs,
-});
-
 builder.objectField(StoryVersionType, "diff", (t) =>
   t.field({
     type: VersionDiff,
@@ -171,8 +165,11 @@ builder.objectField(StoryVersionType, "diff", (t) =>
             ? await context.loaders.version.load(version.parentVersionId)
             : null
           : orNotFound(await context.loaders.versionByNumber.load(versionKey(version.storyId, against)), `version ${against}`);
-      const from = base ? contentOf(base) : { outputs: EMPTY_OUTPUTS, inputs: EMPTY_INPUTS };
-      return { against: base?.versionNumber ?? null, modules: diffVersions(from, contentOf(await versionContent(version, context))) };
+      const [from, to] = await Promise.all([
+        base ? versionContent(base, context) : { outputs: EMPTY_OUTPUTS, inputs: EMPTY_INPUTS },
+        versionContent(version, context),
+      ]);
+      return { against: base?.versionNumber ?? null, modules: diffVersions(from, to) };
     },
   }),
 );

@@ -3,7 +3,8 @@ import { builder } from "../builder.ts";
 import { loadAll, orNotFound, type VersionSummary } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { StoryVersion } from "../../generated/prisma/client.ts";
-import { inStoryOrder, LIMITS } from "../../domain/catalogue.ts";
+import { LIMITS } from "../../domain/catalogue.ts";
+import type { VersionContent } from "../../history/versionDiff.ts";
 import { idOf } from "../globalIds.ts";
 import { eventKey } from "../loaders.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
@@ -15,8 +16,8 @@ import { StoryEventType } from "./storyEvent.ts";
 type VersionParent = StoryVersion | VersionSummary;
 export const StoryVersionType = builder.objectRef<VersionParent>("StoryVersion");
 
-export async function versionContent(version: VersionParent, context: GraphQLContext): Promise<Pick<StoryVersion, "fullSnapshot" | "inputs">> {
-  return "fullSnapshot" in version ? version : orNotFound(await context.loaders.versionContent.load(version.id), "version");
+export async function versionContent(version: Pick<VersionParent, "id">, context: GraphQLContext): Promise<VersionContent> {
+  return orNotFound(await context.loaders.versionContent.load(version.id), "version");
 }
 
 builder.node(StoryVersionType, {
@@ -28,12 +29,12 @@ builder.node(StoryVersionType, {
     snapshot: t.field({
       type: "JSON",
       description: "The five snapshot keys, each the module's output object or null.",
-      resolve: async (version, _args, context) => inStoryOrder((await versionContent(version, context)).fullSnapshot),
+      resolve: async (version, _args, context) => (await versionContent(version, context)).outputs,
     }),
     inputs: t.field({
       type: "JSON",
       description: "The five snapshot keys, each the module's input text or null.",
-      resolve: async (version, _args, context) => inStoryOrder((await versionContent(version, context)).inputs),
+      resolve: async (version, _args, context) => (await versionContent(version, context)).inputs,
     }),
     createdAt: t.expose("createdAt", { type: "DateTime", description: "When the change that made it was made." }),
     label: t.exposeString("label", { nullable: true, description: "A name the writer gave this version (labelVersion)." }),

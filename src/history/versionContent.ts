@@ -1,0 +1,29 @@
+// Versions' content, read whole from the story_version_snapshots view: story_versions keeps
+// references only (src/domain/content.ts), PostgreSQL puts the content back together.
+import { inStoryOrder, type ModuleInputs, type ModuleOutputs } from "../domain/catalogue.ts";
+import type { DbClient } from "../database/types.ts";
+import type { VersionContent } from "./versionDiff.ts";
+
+type ContentRow = { id: string; full_snapshot: unknown; inputs: unknown };
+
+/** The content of these versions, by id; `ownerId`: only versions of that user's stories. */
+export async function readVersionContents(db: DbClient, ids: readonly string[], ownerId: string | null = null): Promise<Map<string, VersionContent>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.$queryRaw<ContentRow[]>`
+    SELECT v.id, v.full_snapshot, v.inputs
+      FROM story_version_snapshots v
+     WHERE v.id = ANY(${[...ids]}::uuid[])
+       AND (${ownerId}::uuid IS NULL OR EXISTS (SELECT 1 FROM stories s WHERE s.id = v.story_id AND s.user_id = ${ownerId}::uuid))`;
+  return new Map(rows.map((row) => [row.id, versionContentOf(row)]));
+}
+
+/** Every version of a story with its content, by id. */
+export async function readStoryVersionContents(db: DbClient, storyId: string): Promise<Map<string, VersionContent>> {
+  const rows = await db.$queryRaw<ContentRow[]>`
+    SELECT v.id, v.full_snapshot, v.inputs FROM story_version_snapshots v WHERE v.story_id = ${storyId}::uuid`;
+  return new Map(rows.map((row) => [row.id, versionContentOf(row)]));
+}
+
+function versionContentOf(row: ContentRow): VersionContent {
+  return { outputs: inStoryOrder(row.full_snapshot) as ModuleOutputs, inputs: inStoryOrder(row.inputs) as ModuleInputs };
+}
