@@ -240,7 +240,7 @@ export function fingerprint(identity: unknown, asJson: (value: unknown) => strin
   return createHash("sha256").update(asJson(rest)).digest("hex");
 }
 
-/** Deletes a story with its whole log, read rows and metadata. */
+/** Deletes a story with its whole log, its stored content, read rows and metadata. */
 export async function deleteStory(db: Database, storyId: string, actorId: string): Promise<void> {
   await db.prisma.$transaction(async (tx) => {
     const owners = await tx.$queryRaw<{ user_id: string }[]>`SELECT user_id FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
@@ -250,6 +250,7 @@ export async function deleteStory(db: Database, storyId: string, actorId: string
     await tx.aiGeneration.deleteMany({ where: { storyId } });
     await tx.errorLog.deleteMany({ where: { storyId } });
     await tx.storyEvent.deleteMany({ where: { storyId } });
+    await tx.storyContent.deleteMany({ where: { storyId } });
     await tx.story.delete({ where: { id: storyId } });
   }, TRANSACTION_OPTIONS);
 }
