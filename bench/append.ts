@@ -6,13 +6,13 @@ import { createBenchDatabase, createStory, fmt, graphql, load, report, signUp, s
 
 const CLIENTS = 8;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const OUTPUT = {
+export const OUTPUT = {
   logline: "A grieving lighthouse keeper bargains with the sea for her drowned brother.",
   one_liner: "Grief, tides and a bargain.",
   premise: "Mara keeps the Skerry light alone since Ewan drowned; the sea offers him back, for a price.",
   themes: ["Can grief be bargained with?", "What do we owe the dead?"],
 };
-const WRITE = `mutation($i: WriteModuleInput!) { writeModule(input: $i) { event { seq } version { number } } }`;
+export const WRITE = `mutation($i: WriteModuleInput!) { writeModule(input: $i) { event { seq } version { number } } }`;
 
 export type AppendFigures = { perSecond: number; p50: number; p99: number; rssMb: number };
 

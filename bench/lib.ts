@@ -40,15 +40,34 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 
 export type ServerProcess = { url: string; pid: number; rssMb(): Promise<number>; stop(): Promise<void>; /** false once the process has exited */ alive(): boolean; /** what it printed so far */ output(): string };
 
-/** `npm start`'s entry in its own process, so its CPU and memory are its own. */
-export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+/** V8's heap sizing flags, which `npm start` may set. */
+const HEAP_FLAG = /^--(max-semi-space-size|heap-growing-percent|max-old-space-size)=/;
+
+/**
+ * `npm start` in its own process, so its CPU and memory are its own; `v8HeapDefaults` leaves out
+ * the start script's heap sizing flags, to measure what they change.
+ */
+export async function startServer(env: NodeJS.ProcessEnv, options: { v8HeapDefaults?: boolean } = {}): Promise<ServerProcess> {
   // BENCH_SERVER_ROOT: another checkout's server, to measure before and after a change in one run
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--experimental-strip-types", "src/server/main.ts"], {
-    cwd: process.env.BENCH_SERVER_ROOT ?? ROOT,
+  const root = process.env.BENCH_SERVER_ROOT ?? ROOT;
+  const args = await startArguments(root);
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, options.v8HeapDefaults ? args.filter((arg) => !HEAP_FLAG.test(arg)) : args, {
+    cwd: root,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", JWT_SECRET: "bench-secret-bench-secret-bench-secret", ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   return serverProcess(child, "server", /ready at (http:\/\/\S+\/graphql)/);
+}
+
+/**
+ * The arguments `npm start` gives node in the checkout at `root`: the benchmarks run the server
+ * with the very Node and V8 flags it is started with (its heap sizes among them).
+ */
+async function startArguments(root: string): Promise<string[]> {
+  const manifest = JSON.parse(await fs.readFile(path.join(root, "package.json"), "utf8")) as { scripts: { start: string } };
+  const [command, ...args] = manifest.scripts.start.trim().split(/\s+/);
+  if (command !== "node") throw new Error(`npm start runs "${manifest.scripts.start}"; the benchmarks expect "node <flags> <entry>"`);
+  return args;
 }
 
 /** A server process started by a benchmark, once it has printed the URL `ready` finds in its output. */

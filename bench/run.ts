@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { ROOT } from "./lib.ts";
 
-const SCENARIOS = ["fold", "append", "storyPage", "rebuild", "fanout", "storage", "embedded", "abuse", "catchup", "chaos", "peer"];
+const SCENARIOS = ["fold", "append", "storyPage", "rebuild", "fanout", "storage", "embedded", "abuse", "catchup", "chaos", "peer", "memory"];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : SCENARIOS;
 let failed = 0;
 for (const scenario of chosen) {

@@ -5,7 +5,7 @@ import { createBenchDatabase, createStory, fmt, graphql, load, report, signUp, s
 const CLIENTS = 32;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const MODULES = ["IDEA_SPARK", "WORLD_SEED", "CHARACTER_FORGE", "PLOT_SKELETON", "WORDSMITH_LAB"] as const;
-const PAGE = `query($id: ID!) {
+export const PAGE = `query($id: ID!) {
   story(id: $id) {
     id title logline genre isComplete revision canUndo canRedo updatedAt
     owner { id username }

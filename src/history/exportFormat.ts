@@ -49,3 +49,9 @@ export type StoryExport = {
     createdAt: string;
   }[];
 };
+
+/** A file name made from the title, e.g. `the-lighthouse-keeper.json`. */
+export function exportFileName(title: string, extension: "json" | "md"): string {
+  const base = title.replace(/[^\p{L}\p{N}]+/gu, "-").replace(/^-|-$/g, "").toLowerCase() || "story";
+  return `${base}.${extension}`;
+}

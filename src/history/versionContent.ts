@@ -17,13 +17,6 @@ export async function readVersionContents(db: DbClient, ids: readonly string[], 
   return new Map(rows.map((row) => [row.id, versionContentOf(row)]));
 }
 
-/** Every version of a story with its content, by id. */
-export async function readStoryVersionContents(db: DbClient, storyId: string): Promise<Map<string, VersionContent>> {
-  const rows = await db.$queryRaw<ContentRow[]>`
-    SELECT v.id, v.full_snapshot, v.inputs FROM story_version_snapshots v WHERE v.story_id = ${storyId}::uuid`;
-  return new Map(rows.map((row) => [row.id, versionContentOf(row)]));
-}
-
 function versionContentOf(row: ContentRow): VersionContent {
   return { outputs: inStoryOrder(row.full_snapshot) as ModuleOutputs, inputs: inStoryOrder(row.inputs) as ModuleInputs };
 }

@@ -19,6 +19,7 @@ import { DEFAULT_LIVE_LIMITS, type LiveLimits } from "../live/limits.ts";
 import { catchUpLimiter } from "../live/catchUpLimiter.ts";
 import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
+import { isStoryExportRequest, serveStoryExport } from "./storyExportRoute.ts";
 import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logger.ts";
 
 export type AppOptions = {
@@ -75,7 +76,10 @@ export function createApp(options: AppOptions) {
     },
   });
   const handler = limitRequestBodies(
-    (request, response) => withRequestId(requestIdFrom(request.headers["x-request-id"]), () => yoga(request, response)),
+    (request, response) =>
+      withRequestId(requestIdFrom(request.headers["x-request-id"]), () =>
+        isStoryExportRequest(request) ? serveStoryExport(services, logger, request, response) : yoga(request, response),
+      ),
     policy.maxBodyBytes,
   );
   const server: Server = createServer(handler);

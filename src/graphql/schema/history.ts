@@ -9,6 +9,7 @@ import { readStream } from "../../eventstore/eventStore.ts";
 import { storyAtRevision, type StoryAtRevision } from "../../history/storyAt.ts";
 import { diffVersions, type FieldChange, type LineChange, type ModuleDiff } from "../../history/versionDiff.ts";
 import { buildStoryExport } from "../../history/exportStory.ts";
+import { exportFileName } from "../../history/exportFormat.ts";
 import { storyToMarkdown } from "../../history/storyMarkdown.ts";
 import { importStory } from "../../commands/importStory.ts";
 import { ModuleNameEnum } from "./storyModule.ts";
@@ -212,10 +213,9 @@ builder.queryField("exportStory", (t) =>
     },
     resolve: async (_root, { id, format }, context) => {
       const data = orNotFound(await buildStoryExport(context.reader, idOf("Story", id), context.viewer.id), "story");
-      const base = data.story.title.replace(/[^\p{L}\p{N}]+/gu, "-").replace(/^-|-$/g, "").toLowerCase() || "story";
       return format === "JSON"
-        ? { format, filename: `${base}.json`, mimeType: "application/json", content: JSON.stringify(data, null, 2), data }
-        : { format, filename: `${base}.md`, mimeType: "text/markdown", content: storyToMarkdown(data), data: null };
+        ? { format, filename: exportFileName(data.story.title, "json"), mimeType: "application/json", content: JSON.stringify(data, null, 2), data }
+        : { format, filename: exportFileName(data.story.title, "md"), mimeType: "text/markdown", content: storyToMarkdown(data), data: null };
     },
   }),
 );
