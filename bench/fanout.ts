@@ -10,7 +10,9 @@ const WRITE = `mutation($i: WriteModuleInput!) { writeModule(input: $i) { event 
 
 async function main() {
   const database = await createBenchDatabase("fanout");
-  const server = await startServer({ DATABASE_URL: database.url });
+  // one reader holds every subscription here (a story has one reader until stories are shared),
+  // so the per-user cap is lifted to the scenario's size
+  const server = await startServer({ DATABASE_URL: database.url, MAX_SUBSCRIPTIONS_PER_USER: String(SUBSCRIBERS) });
   const clients: Client[] = [];
   try {
     const token = await signUp(server.url, "fan");

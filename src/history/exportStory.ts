@@ -121,8 +121,16 @@ export async function buildStoryExport(db: DbClient, storyId: string, ownerId: s
   if (!header) return null;
   const versions: ExportedVersion[] = [];
   for await (const page of versionTextPages(db, header)) {
-    for (const { snapshotJson, inputsJson, ...v } of page) {
-      versions.push({ ...v, snapshot: inStoryOrder(JSON.parse(snapshotJson)) as ModuleOutputs, inputs: inStoryOrder(JSON.parse(inputsJson)) as ModuleInputs });
+    for (const v of page) {
+      versions.push({
+        number: v.number,
+        parentNumber: v.parentNumber,
+        label: v.label,
+        snapshot: inStoryOrder(JSON.parse(v.snapshotJson)) as ModuleOutputs,
+        inputs: inStoryOrder(JSON.parse(v.inputsJson)) as ModuleInputs,
+        eventSeq: v.eventSeq,
+        createdAt: v.createdAt,
+      });
     }
   }
   const events: ExportedEvent[] = [];

@@ -208,7 +208,9 @@ export async function addForeignKeys(db: DbClient): Promise<void> {
  */
 export async function swapInNewTables(tx: DbClient, lockTimeoutMs: number, catchUp: () => Promise<void>): Promise<void> {
   await tx.$queryRaw`SELECT set_config('lock_timeout', ${String(Math.max(1, Math.round(lockTimeoutMs)))}, true)`;
-  await tx.$executeRaw`LOCK TABLE stories, story_modules, story_versions IN ACCESS EXCLUSIVE MODE`;
+  // the view first: a reader of story_version_snapshots locks it before the tables under it,
+  // and the swap must not wait for it (to drop and remake it) while holding the tables
+  await tx.$executeRaw`LOCK TABLE story_version_snapshots, stories, story_modules, story_versions IN ACCESS EXCLUSIVE MODE`;
   await tx.$queryRaw`SELECT set_config('lock_timeout', '0', true)`;
   await catchUp();
   await tx.$executeRaw(Prisma.raw(SWAP));
