@@ -14,9 +14,10 @@ import { appendAndProject, inAppendTransaction } from "../src/eventstore/append.
 import { readStream, recordEvents } from "../src/eventstore/eventStore.ts";
 import { EXPORT_FORMAT } from "../src/history/exportFormat.ts";
 import type { LiveTopics } from "../src/live/pubsub.ts";
+import { loadCommandState } from "../src/projection/loadStoryState.ts";
 import { planProjection } from "../src/projection/projectionPlan.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
-import { StoryState as StoryStateQuery, UpdateStory, WriteModule } from "./support/documents.ts";
+import { Redo, StoryState as StoryStateQuery, UpdateStory, WriteModule, WriteModuleBriefly } from "./support/documents.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
 
@@ -32,32 +33,59 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
+/** The statements of one write, less its usage row (analytics, written off the request's path) and the reads that waited for it. */
+async function statementsOf(storyId: string, document: typeof WriteModule | typeof WriteModuleBriefly, input: Record<string, unknown>) {
+  const usageRows = () => server.db.prisma.moduleUsageLog.count({ where: { storyId: decodeGlobalId(storyId)!.id } });
+  const rowsBefore = await usageRows();
+  const before = server.db.statements.count;
+  const written = await server.request(document, { input: { storyId, module: "IDEA_SPARK", output: { logline: JSON.stringify(input) }, ...input } }, token);
+  expect(errorCodes(written)).toEqual([]);
+  let waits = 0;
+  await vi.waitFor(
+    async () => {
+      waits++;
+      expect(await usageRows()).toBe(rowsBefore + 1);
+    },
+    { timeout: 10_000 },
+  );
+  return server.db.statements.count - before - waits - 1;
+}
+
 describe("writeModule", () => {
   it("takes at most 4 SQL statements: the token's check, the state's read, append and project, and the answer's snapshot", async () => {
     const storyId = await createStory(server, token);
-    const usageRows = () => server.db.prisma.moduleUsageLog.count({ where: { storyId: decodeGlobalId(storyId)!.id } });
-
-    /** The statements of one writeModule, less its usage row (analytics, written off the request's path) and the reads that waited for it. */
-    const statementsOf = async (input: Record<string, unknown>) => {
-      const rowsBefore = await usageRows();
-      const before = server.db.statements.count;
-      const written = await server.request(WriteModule, { input: { storyId, module: "IDEA_SPARK", output: { logline: JSON.stringify(input) }, ...input } }, token);
-      expect(errorCodes(written)).toEqual([]);
-      let waits = 0;
-      await vi.waitFor(
-        async () => {
-          waits++;
-          expect(await usageRows()).toBe(rowsBefore + 1);
-        },
-        { timeout: 10_000 },
-      );
-      return server.db.statements.count - before - waits - 1;
-    };
-
-    expect(await statementsOf({})).toBeLessThanOrEqual(4);
-    expect(await statementsOf({ expectedRevision: 2 })).toBeLessThanOrEqual(4);
+    expect(await statementsOf(storyId, WriteModule, {})).toBeLessThanOrEqual(4);
+    expect(await statementsOf(storyId, WriteModule, { expectedRevision: 2 })).toBeLessThanOrEqual(4);
     // an idempotency key is looked up by the state's read: no statement more
-    expect(await statementsOf({ idempotencyKey: randomUUID() })).toBeLessThanOrEqual(4);
+    expect(await statementsOf(storyId, WriteModule, { idempotencyKey: randomUUID() })).toBeLessThanOrEqual(4);
+  });
+
+  it("to a story this server wrote last is the token's check and one statement: decided on the state it left, held to its revision", async () => {
+    const storyId = await createStory(server, token);
+    expect(await statementsOf(storyId, WriteModuleBriefly, {})).toBe(2);
+    expect(await statementsOf(storyId, WriteModuleBriefly, { expectedRevision: 2 })).toBe(2);
+    // an idempotency key must be looked up: the state is read
+    expect(await statementsOf(storyId, WriteModuleBriefly, { idempotencyKey: randomUUID() })).toBe(3);
+  });
+
+  it("after another writer moved the story on, is decided again on the story as it is, and loses nothing", async () => {
+    const id = await createStory(server, token, "Two writers");
+    const storyId = decodeGlobalId(id)!.id;
+    await server.query(WriteModule, { input: { storyId: id, module: "IDEA_SPARK", output: { logline: "ours, first" } } }, token);
+    // another instance's write: it goes past this server, which still remembers revision 2
+    const other = await loadCommandState(server.db.prisma, storyId);
+    const events = recordEvents(storyId, decide({ type: "Undo" }, other!.state), { currentRevision: other!.state.revision, actorId: userId });
+    const after = events.reduce(evolve, other!.state);
+    const rows = events.map((event) => ({ ...event, activeVersionNumber: after.activeVersionNumber, idempotencyKey: null, requestHash: null }));
+    expect(await appendAndProject(server.db.prisma, rows, planProjection(other!.state, after), other!.state.revision)).toEqual({ applied: true });
+
+    // remembered: version 2 active; in fact version 1 is, and redo is possible
+    const redone = await server.query(Redo, { input: { storyId: id } }, token);
+    expect(redone.redo.event).toMatchObject({ seq: 4, activeVersionNumber: 2 });
+    const written = await server.query(WriteModule, { input: { storyId: id, module: "WORLD_SEED", output: { setting: "ours, second" } } }, token);
+    expect(written.writeModule.version).toMatchObject({ number: 3, parent: { number: 2 } });
+    expect((await readStream(server.db.prisma, storyId)).map((e) => e.type)).toEqual(["StoryCreated", "ModuleWritten", "Undone", "Redone", "ModuleWritten"]);
+    expect(await verifyReadTables(server.db)).toEqual([]);
   });
 });
 

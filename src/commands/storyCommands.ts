@@ -25,6 +25,7 @@ import { findByIdempotencyKey, recordEvents, type StoredEvent, type StoryEventRo
 import { publishStoryChanges } from "../live/publish.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import { loadCommandState, type CommandState } from "../projection/loadStoryState.ts";
+import { forgetState, recentState, rememberState } from "./recentStates.ts";
 import { planProjection } from "../projection/projectionPlan.ts";
 
 /** What running a command needs: where it is stored, and where it is announced. */
@@ -88,20 +89,51 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
   const terms = requestTerms({ ...request, requestIdentity: request.requestIdentity ?? command });
   if (command.type === "ImportLog") {
     const appendImport = async (tx: DbClient) => (await decideAndAppend(tx, request, terms, { state: initialState(storyId), earlier: null }))!;
-    return inAppendTransaction(db, storyId, appendImport, IMPORT_TRANSACTION_OPTIONS);
+    return remember(db, await inAppendTransaction(db, storyId, appendImport, IMPORT_TRANSACTION_OPTIONS));
   }
-  if (command.type === "CreateStory") return (await decideAndAppend(db.prisma, request, terms, { state: initialState(storyId), earlier: null }))!;
+  if (command.type === "CreateStory") return remember(db, (await decideAndAppend(db.prisma, request, terms, { state: initialState(storyId), earlier: null }))!);
 
+  const remembered = rememberedState(db, request, terms);
+  if (remembered) {
+    // decided on the state this process left the story in: if that is not where the story is
+    // now, the append says so (null), or the rules may refuse what the real state allows: read it
+    const result = await decideAndAppend(db.prisma, request, terms, remembered).catch((error: unknown) => {
+      if (error instanceof StorySparkError) return null;
+      throw error;
+    });
+    if (result) return remember(db, result);
+  }
   for (let attempt = 0; attempt < UNLOCKED_ATTEMPTS; attempt++) {
     const result = await decideAndAppend(db.prisma, request, terms, await loadOwnStory(db.prisma, request, terms, { lock: false }));
-    if (result) return result;
+    if (result) return remember(db, result);
   }
-  return inAppendTransaction(
+  return remember(
     db,
-    storyId,
-    async (tx) => (await decideAndAppend(tx, request, terms, await loadOwnStory(tx, request, terms, { lock: true })))!,
-    TRANSACTION_OPTIONS,
+    await inAppendTransaction(
+      db,
+      storyId,
+      async (tx) => (await decideAndAppend(tx, request, terms, await loadOwnStory(tx, request, terms, { lock: true })))!,
+      TRANSACTION_OPTIONS,
+    ),
   );
+}
+
+/**
+ * The state this process's last write left the story in (./recentStates.ts), when the command
+ * can be decided on it: its own story, no idempotency key to look up, no older version to read,
+ * and the revision the request expects, if it names one.
+ */
+function rememberedState(db: Database, request: StoryCommandRequest, terms: RequestTerms): CommandState | null {
+  const state = recentState(db, request.storyId);
+  if (!state || state.ownerId !== request.actorId || terms.idempotencyKey !== null) return null;
+  if (request.command.type === "ImportLog" || versionsNeededBy(request.command).length > 0) return null;
+  if (terms.expectedRevision !== null && terms.expectedRevision !== state.revision) return null;
+  return { state, earlier: null };
+}
+
+function remember(db: Database, result: StoryCommandResult): StoryCommandResult {
+  if (result.after) rememberState(db, result.after);
+  return result;
 }
 
 /** Tries of a command decided without the story's lock before it takes turns under it. */
@@ -253,4 +285,5 @@ export async function deleteStory(db: Database, storyId: string, actorId: string
     await tx.storyContent.deleteMany({ where: { storyId } });
     await tx.story.delete({ where: { id: storyId } });
   }, TRANSACTION_OPTIONS);
+  forgetState(db, storyId);
 }

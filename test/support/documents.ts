@@ -62,6 +62,13 @@ export const ClearModule = graphql(`
   }
 `);
 
+/** What a client that only needs the write acknowledged asks for. */
+export const WriteModuleBriefly = graphql(`
+  mutation WriteModuleBriefly($input: WriteModuleInput!) {
+    writeModule(input: $input) { event { seq } version { number } }
+  }
+`);
+
 export const Undo = graphql(`
   mutation Undo($input: StoryCommandInput!) {
     undo(input: $input) {

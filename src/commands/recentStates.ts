@@ -1,0 +1,59 @@
+// The state this process left each story in after its last write here. A writer usually writes
+// the same story again and again; deciding on the state it left saves reading it back, so the
+// write is one round trip. Never trusted blindly: the append applies only if the story is still
+// at that state's revision (another writer, another instance, a deletion all move it or remove
+// it), and a command whose state is not here, or is not enough for it, reads it as usual.
+import type { Database } from "../database/connect.ts";
+import { outputRefs, storedOutputs, type OutputRefs } from "../domain/content.ts";
+import { activeVersion, type StoryState } from "../domain/story.ts";
+import { VersionHistory, type StoryVersionState } from "../domain/versionHistory.ts";
+import type { SnapshotKey } from "../domain/catalogue.ts";
+
+/** Stories remembered per database; the least recently written are forgotten first. */
+const STORIES_KEPT = 10_000;
+
+const statesByDatabase = new WeakMap<Database, Map<string, StoryState>>();
+
+function statesOf(db: Database): Map<string, StoryState> {
+  let states = statesByDatabase.get(db);
+  if (!states) statesByDatabase.set(db, (states = new Map()));
+  return states;
+}
+
+/** The state a write here left the story in, if it is remembered. */
+export function recentState(db: Database, storyId: string): StoryState | undefined {
+  return statesOf(db).get(storyId);
+}
+
+/**
+ * Remembers the state a write left the story in, as a command would load it: the versions any
+ * command but restore and label needs (the active one, its parent, the one redo brings back),
+ * outputs as references. A state without them all is not remembered.
+ */
+export function rememberState(db: Database, state: StoryState): void {
+  const states = statesOf(db);
+  states.delete(state.id);
+  const active = activeVersion(state);
+  const needed = [active, state.versions.get(active.parentNumber ?? 0), state.versions.get(state.redo.at(-1) ?? 0)];
+  if (active.parentNumber !== null && !needed[1]) return;
+  if (state.redo.length > 0 && !needed[2]) return;
+  const versions = needed.filter((v): v is StoryVersionState => v !== undefined).map(asReferences);
+  states.set(state.id, {
+    ...state,
+    versions: VersionHistory.partial(versions, state.versions.latestNumber),
+    labels: new Map([...state.labels].filter(([number]) => versions.some((v) => v.number === number))),
+  });
+  if (states.size > STORIES_KEPT) states.delete(states.keys().next().value!);
+}
+
+export function forgetState(db: Database, storyId: string): void {
+  statesOf(db).delete(storyId);
+}
+
+/** The version with its outputs as references: no module content is kept. */
+function asReferences(version: StoryVersionState): StoryVersionState {
+  const refs = Object.fromEntries(Object.entries(version.outputs).map(([key, output]) => [key, output && outputRefs(output)])) as {
+    [K in SnapshotKey]: OutputRefs | null;
+  };
+  return { ...version, outputs: storedOutputs(refs) };
+}
