@@ -1,6 +1,8 @@
 // One answer, one revision: a query's fields are read by many statements (loaders, resolvers), and
 // each query runs them all inside one REPEATABLE READ transaction, so that writers committing
-// meanwhile can't make its story and its modules disagree. Mutations and subscriptions read as before.
+// meanwhile can't make its story and its modules disagree — unless one statement reads all of them
+// (the story page, storyPage.ts), which sees one snapshot by itself and needs no transaction.
+// Mutations and subscriptions read as before.
 import { getOperationAST, GraphQLError, Kind, type ExecutionArgs, type ExecutionResult, type OperationDefinitionNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Database } from "../database/connect.ts";
@@ -8,6 +10,8 @@ import { isConnectionLost } from "../database/connectionErrors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import { readingThrough, type GraphQLContext } from "./context.ts";
 import { DATABASE_CONNECTION_LOST } from "./errors.ts";
+import { answerKey, createResponseCache, revisionOf, type ResponseCache } from "./responseCache.ts";
+import { readStoryPage, storyPageOf, type StoryPage } from "./storyPage.ts";
 
 /**
  * How long a query waits for its transaction — for a pool connection on PostgreSQL, for the
@@ -42,11 +46,15 @@ function snapshotOptions(db: Database): TransactionOptions {
 
 export function useReadSnapshot(db: Database): Plugin {
   const options = snapshotOptions(db);
+  const answers = createResponseCache();
   return {
     onExecute: ({ args, executeFn, setExecuteFn }) => {
       const operation = getOperationAST(args.document, args.operationName);
       if (operation?.operation !== "query" || answeredBySchema(operation)) return;
-      setExecuteFn((executionArgs) => executeInSnapshot(db, options, executionArgs, executeFn));
+      const page = storyPageOf(args, operation);
+      setExecuteFn((executionArgs) =>
+        page ? executeFromOneStatement(answers, page, executionArgs, executeFn) : executeInSnapshot(db, options, executionArgs, executeFn),
+      );
     },
   };
 }
@@ -56,12 +64,9 @@ function answeredBySchema(operation: OperationDefinitionNode): boolean {
   return operation.selectionSet.selections.every((selection) => selection.kind === Kind.FIELD && selection.name.value.startsWith("__"));
 }
 
-async function executeInSnapshot(
-  db: Database,
-  options: TransactionOptions,
-  args: ExecutionArgs,
-  execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult>,
-): Promise<ExecutionResult> {
+type Execute = (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult>;
+
+async function executeInSnapshot(db: Database, options: TransactionOptions, args: ExecutionArgs, execute: Execute): Promise<ExecutionResult> {
   let started = false;
   try {
     return await db.prisma.$transaction(async (tx) => {
@@ -72,12 +77,38 @@ async function executeInSnapshot(
       return answer;
     }, options);
   } catch (error) {
-    // a statement, or the transaction itself, failed: nothing read can be trusted, the whole answer is one error
-    if (isConnectionLost(error)) return unavailable(DATABASE_CONNECTION_LOST);
-    if (!started && isStartTimeout(error)) return unavailable(DATABASE_BUSY);
-    // maskError logs it and answers INTERNAL_SERVER_ERROR, as for any unexpected error
-    return { errors: [new GraphQLError("Unexpected error.", { originalError: error instanceof Error ? error : new Error(String(error)) })] };
+    return failedAnswer(error, started);
   }
+}
+
+/**
+ * The page's one statement primes the loaders; the resolvers then read nothing more. An answer that
+ * depends on the story's revision alone is kept, and given again while a check of the revision (a
+ * statement far cheaper than the page's) finds it the same.
+ */
+async function executeFromOneStatement(answers: ResponseCache, page: StoryPage, args: ExecutionArgs, execute: Execute): Promise<ExecutionResult> {
+  const context = args.contextValue as GraphQLContext;
+  const key = page.withinRevision ? answerKey(page, args) : null;
+  const kept = key === null ? undefined : answers.get(key);
+  let revision: number | null;
+  try {
+    if (kept && (await revisionOf(context.reader, page)) === kept.revision) return kept.answer;
+    revision = await readStoryPage(context.reader, context.loaders, page);
+  } catch (error) {
+    return failedAnswer(error, true);
+  }
+  const answer = await execute(args);
+  // kept under the revision it was read at, whichever the check above found
+  if (key !== null && revision !== null && !answer.errors) answers.set(key, revision, answer);
+  return answer;
+}
+
+/** A statement, or the transaction itself, failed: nothing read can be trusted, the whole answer is one error. */
+function failedAnswer(error: unknown, started: boolean): ExecutionResult {
+  if (isConnectionLost(error)) return unavailable(DATABASE_CONNECTION_LOST);
+  if (!started && isStartTimeout(error)) return unavailable(DATABASE_BUSY);
+  // maskError logs it and answers INTERNAL_SERVER_ERROR, as for any unexpected error
+  return { errors: [new GraphQLError("Unexpected error.", { originalError: error instanceof Error ? error : new Error(String(error)) })] };
 }
 
 /**

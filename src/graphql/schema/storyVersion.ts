@@ -1,6 +1,6 @@
 // StoryVersion, the version connection, and undo, redo and restore.
 import { builder } from "../builder.ts";
-import { loadAll, orNotFound, type VersionSummary } from "../loaders.ts";
+import { loadAll, orNotFound, type VersionsPageKey, type VersionSummary } from "../loaders.ts";
 import type { GraphQLContext } from "../context.ts";
 import type { StoryVersion } from "../../generated/prisma/client.ts";
 import { LIMITS } from "../../domain/catalogue.ts";
@@ -72,16 +72,19 @@ export const VersionConnection = builder.connectionObject(
   { description: "A version and its cursor." },
 );
 
-export async function versionsConnection(
-  context: GraphQLContext,
-  storyId: string,
-  args: { first?: number | null; after?: string | null; labeled?: boolean | null },
-) {
+export type VersionsArguments = { first?: number | null; after?: string | null; labeled?: boolean | null };
+
+/** What a page of versions loads: one more than asked, to tell whether there is a next page. */
+export function versionsPageKey(storyId: string, args: VersionsArguments): VersionsPageKey {
   const size = pageSize(args.first);
   const cursor = decodeCursor(args.after, CURSOR_SHAPES.version);
-  const beforeNumber = cursor === null ? null : cursor[0];
-  const rows = await context.loaders.versionsPage.load({ storyId, first: size + 1, beforeNumber, labeledOnly: args.labeled === true });
-  return connectionOf(rows, size, (v) => encodeCursor([v.versionNumber]), cursor !== null);
+  return { storyId, first: size + 1, beforeNumber: cursor === null ? null : cursor[0], labeledOnly: args.labeled === true };
+}
+
+export async function versionsConnection(context: GraphQLContext, storyId: string, args: VersionsArguments) {
+  const key = versionsPageKey(storyId, args);
+  const rows = await context.loaders.versionsPage.load(key);
+  return connectionOf(rows, key.first - 1, (v) => encodeCursor([v.versionNumber]), key.beforeNumber !== null);
 }
 
 const StoryCommandInput = builder.inputType("StoryCommandInput", {
