@@ -79,7 +79,8 @@ export async function readStream(
   return rows.map(toStoredEvent);
 }
 
-type EventRow = Prisma.StoryEventGetPayload<object>;
+/** A row of story_events as replay reads it (its global position is the feed's, not replay's). */
+export type EventRow = Omit<Prisma.StoryEventGetPayload<object>, "position">;
 
 export function toStoredEvent(row: EventRow): StoredEvent {
   const data = upcast({ type: row.type, schemaVersion: row.schemaVersion, payload: row.payload });

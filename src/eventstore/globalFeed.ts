@@ -69,7 +69,6 @@ export async function readAllAfter(db: DbClient, after: GlobalCheckpoint, limit 
         activeVersionNumber: row.active_version_number,
         idempotencyKey: row.idempotency_key,
         requestHash: null,
-        position: checkpoint.position,
       }),
       position: checkpoint.position,
       checkpoint: formatCheckpoint(checkpoint),

@@ -121,9 +121,9 @@ export function updateRows<Row, Key extends keyof Row>(table: TableName, columns
 }
 
 /** One field of a map: its name in the row (and the JSON), its column, its SQL type. */
-type Entry = readonly [field: string, column: string, sqlType: string];
+export type Entry = readonly [field: string, column: string, sqlType: string];
 
-function fieldsOf<Row>(columns: ColumnMap<Row>): Entry[] {
+export function fieldsOf<Row>(columns: ColumnMap<Row>): Entry[] {
   return Object.entries(columns as Record<string, readonly [string, string]>).map(([field, [column, sqlType]]) => [field, column, sqlType]);
 }
 
