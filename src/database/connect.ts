@@ -17,8 +17,12 @@ export type Database = {
   readonly prisma: PrismaClient;
   /** SQL statements sent so far (tests and benchmarks read it) */
   readonly statements: StatementCounter;
+  /** the driver beneath Prisma, for bulk work Prisma cannot express (COPY): rebuild's */
+  readonly driver: DatabaseDriver;
   close(): Promise<void>;
 };
+
+export type DatabaseDriver = { readonly kind: "postgres"; readonly pool: pg.Pool } | { readonly kind: "pglite"; readonly pglite: PGlite };
 
 export type DatabaseOptions = {
   databaseUrl?: string | undefined;
@@ -47,6 +51,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let factory: SqlMigrationAwareDriverAdapterFactory;
   let closeDriver: () => Promise<void>;
   let kind: Database["kind"];
+  let driver: DatabaseDriver;
   let migrationDriver = (): { factory: SqlMigrationAwareDriverAdapterFactory; end(): Promise<void> } => ({ factory, end: async () => {} });
 
   if (options.databaseUrl) {
@@ -82,6 +87,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       if (error instanceof Error && broken.clients.has(client)) broken.errors.add(error);
     });
     factory = recogniseBrokenConnections(new PrismaPg(pool), broken, noteBreak);
+    driver = { kind, pool };
     closeDriver = () => pool.end();
     const url = options.databaseUrl;
     // migrations may run long: they get their own connection, without the statement timeout
@@ -103,6 +109,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       throw error;
     }
     factory = new PrismaPGlite(pglite);
+    driver = { kind, pglite };
     closeDriver = async () => {
       try {
         await pglite.close();
@@ -129,6 +136,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     kind,
     prisma,
     statements,
+    driver,
     async close() {
       await prisma.$disconnect();
       await closeDriver();

@@ -4,12 +4,13 @@
 // catch-up and the renames, and given up and retried whenever it can't be had quickly.
 import type { Database } from "../database/connect.ts";
 import { isLockTimeout } from "../database/connectionErrors.ts";
-import type { DbClient } from "../database/types.ts";
 import { foldEvents } from "../domain/story.ts";
-import { countEvents, readEveryStream, toStoredEvent, type StoredEvent } from "../eventstore/eventStore.ts";
-import { insertNewStories } from "./bulkInsert.ts";
-import { planNewStory, type NewStoryPlan } from "./projectionPlan.ts";
-import { addForeignKeys, createNewTables, dropNewTables, NEW_READ_TABLES, swapInNewTables } from "./shadowTables.ts";
+import { countEvents, type StoredEvent } from "../eventstore/eventStore.ts";
+import { withBulkConnection, type BulkStatements } from "./bulkConnection.ts";
+import { addNewStory, loadNewStories, noLines } from "./bulkInsert.ts";
+import { readStreamsInBulk } from "./logReader.ts";
+import { planNewStory } from "./projectionPlan.ts";
+import { createNewTables, dropNewTables, finishNewTables, NEW_READ_TABLES, swapInNewTables } from "./shadowTables.ts";
 
 export type Progress = (done: { streams: number; events: number }, total: { streams: number; events: number }) => void;
 
@@ -29,87 +30,108 @@ export type RebuildResult = {
   swapRetries: number;
 };
 
-/** Rows per insert statement: large enough to amortise round trips, small enough for memory. */
-const ROWS_PER_BATCH = 5_000;
-/** Stories projected again per catch-up statement. */
-const CATCH_UP_BATCH = 100;
+/** Rows per COPY: large enough to amortise round trips, small enough for memory. */
+const ROWS_PER_LOAD = 10_000;
 /** Catch-up rounds before the swap: each one shorter than the last while writers go on. */
 const CATCH_UP_ROUNDS = 5;
 /** A round that found this few stories leaves the rest to the swap. */
 const FEW_STORIES = 20;
 
 export async function rebuildReadTables(db: Database, onProgress: Progress = () => {}, options: RebuildOptions = {}): Promise<RebuildResult> {
-  const prisma = db.prisma;
-  return holdingRebuildLease(db, async () => {
-    await createNewTables(prisma);
-    try {
-      // every event of a transaction older than this is visible to the build that follows
-      let horizon = await oldestRunningTransaction(prisma);
-      const built = await fillNewTables(prisma, onProgress);
-      await addForeignKeys(prisma);
+  return holdingRebuildLease(db, () =>
+    withBulkConnection(db, async (connection) => {
+      await createNewTables(connection);
+      try {
+        // every event of a transaction older than this is visible to the build that follows
+        let horizon = await oldestRunningTransaction(connection);
+        const total = await countEvents(db.prisma);
+        onProgress({ streams: 0, events: 0 }, total);
+        // the log is read on a connection of its own, so that reading goes on while rows load,
+        // and rows load on two, so that PostgreSQL parses and stores them on two cores
+        const built = await withBulkConnection(db, (reader) =>
+          withBulkConnection(db, (secondLoader) =>
+            projectStreams([connection, secondLoader], readStreamsInBulk(reader), (done) => onProgress(done, total)),
+          ),
+        );
+        await finishNewTables(connection);
 
-      let caughtUp = 0;
-      for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
-        const next = await oldestRunningTransaction(prisma);
-        const stories = await catchUp(prisma, horizon);
-        caughtUp += stories;
-        horizon = next;
-        if (stories <= FEW_STORIES) break;
-      }
+        let caughtUp = 0;
+        for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
+          const next = await oldestRunningTransaction(connection);
+          const stories = await catchUp(connection, horizon);
+          caughtUp += stories;
+          horizon = next;
+          if (stories <= FEW_STORIES) break;
+        }
 
-      const attempts = options.swapAttempts ?? 100;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await prisma.$transaction(
-            (tx) =>
+        const attempts = options.swapAttempts ?? 100;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await connection.transaction((tx) =>
               swapInNewTables(tx, options.lockTimeoutMs ?? 200, async () => {
                 // under the lock no writer is between appending and projecting: everything is committed
                 caughtUp += await catchUp(tx, horizon);
                 await forgetDeletedStories(tx);
               }),
-            { maxWait: 60_000, timeout: 10 * 60_000 },
-          );
-          return { ...built, caughtUp, swapRetries: attempt - 1 };
-        } catch (error) {
-          if (!isLockTimeout(error)) throw error;
-          if (attempt >= attempts) {
-            throw new Error(`rebuild could not take the read tables' lock in ${attempts} attempts; the live tables are unchanged`, { cause: error });
+            );
+            return { ...built, caughtUp, swapRetries: attempt - 1 };
+          } catch (error) {
+            if (!isLockTimeout(error)) throw error;
+            if (attempt >= attempts) {
+              throw new Error(`rebuild could not take the read tables' lock in ${attempts} attempts; the live tables are unchanged`, { cause: error });
+            }
+            await sleep(Math.min(2_000, 50 * attempt) * (0.5 + Math.random()));
+            const next = await oldestRunningTransaction(connection);
+            caughtUp += await catchUp(connection, horizon);
+            horizon = next;
           }
-          await sleep(Math.min(2_000, 50 * attempt) * (0.5 + Math.random()));
-          const next = await oldestRunningTransaction(prisma);
-          caughtUp += await catchUp(prisma, horizon);
-          horizon = next;
         }
+      } catch (error) {
+        await dropNewTables(connection).catch(() => {});
+        throw error;
       }
-    } catch (error) {
-      await dropNewTables(prisma).catch(() => {});
-      throw error;
-    }
-  });
+    }),
+  );
 }
 
-/** Every story's log, folded and written to the new tables in batches. */
-async function fillNewTables(db: DbClient, onProgress: Progress): Promise<{ streams: number; events: number }> {
-  const total = await countEvents(db);
+/**
+ * Folds each stream and loads its rows into the new tables, batch after batch, each batch on
+ * the next of `loaders`. Loading overlaps folding: at most one load per loader is in flight.
+ * Returns how many streams and events it projected.
+ */
+async function projectStreams(
+  loaders: readonly BulkStatements[],
+  streams: AsyncIterable<[string, StoredEvent[]]>,
+  onLoaded: (done: { streams: number; events: number }) => void = () => {},
+): Promise<{ streams: number; events: number }> {
   const done = { streams: 0, events: 0 };
-  onProgress(done, total);
-  let batch: NewStoryPlan[] = [];
-  let rows = 0;
-  const flush = async () => {
-    await insertNewStories(db, batch, NEW_READ_TABLES);
-    onProgress(done, total);
-    batch = [];
-    rows = 0;
+  let lines = noLines();
+  const loading = loaders.map(() => Promise.resolve());
+  let batches = 0;
+  // progress is reported in the order batches were read, whichever loader finishes first
+  let reported = Promise.resolve();
+  const load = async () => {
+    const batch = lines;
+    const counted = { ...done };
+    lines = noLines();
+    const turn = batches++ % loaders.length;
+    await loading[turn];
+    const loaded = loadNewStories(loaders[turn]!, batch, NEW_READ_TABLES);
+    loading[turn] = loaded;
+    reported = reported.then(() => loaded).then(() => onLoaded(counted));
+    // a failed load is reported by the awaits below, not as an unhandled rejection
+    loaded.catch(() => {});
+    reported.catch(() => {});
   };
-  for await (const [storyId, events] of readEveryStream(db, { content: "references" })) {
-    const plan = planNewStory(foldEvents(storyId, events));
-    batch.push(plan);
-    rows += 1 + plan.modules.length + plan.versions.length;
+  for await (const [storyId, events] of streams) {
+    addNewStory(lines, planNewStory(foldEvents(storyId, events)));
     done.streams++;
     done.events += events.length;
-    if (rows >= ROWS_PER_BATCH) await flush();
+    if (lines.rows >= ROWS_PER_LOAD) await load();
   }
-  await flush();
+  await load();
+  await Promise.all(loading);
+  await reported;
   return done;
 }
 
@@ -117,31 +139,24 @@ async function fillNewTables(db: DbClient, onProgress: Progress): Promise<{ stre
  * Projects again, from their whole logs, the stories that events of transactions at or after
  * `horizon` touched. Returns how many.
  */
-async function catchUp(db: DbClient, horizon: string): Promise<number> {
-  const touched = await db.$queryRaw<{ story_id: string }[]>`
-    SELECT DISTINCT story_id FROM story_events WHERE transaction_id >= ${horizon}::xid8`;
+async function catchUp(db: BulkStatements, horizon: string): Promise<number> {
+  const touched = await db.query<{ story_id: string }>("SELECT DISTINCT story_id FROM story_events WHERE transaction_id >= $1::xid8", [horizon]);
   const storyIds = touched.map((row) => row.story_id);
-  for (let i = 0; i < storyIds.length; i += CATCH_UP_BATCH) {
-    const chunk = storyIds.slice(i, i + CATCH_UP_BATCH);
-    // deleting the story row deletes its modules and versions (the foreign keys cascade)
-    await db.$executeRaw`DELETE FROM stories_rebuild WHERE id = ANY(${chunk}::uuid[])`;
-    const rows = await db.storyEvent.findMany({ where: { storyId: { in: chunk } }, orderBy: [{ storyId: "asc" }, { seq: "asc" }] });
-    const streams = new Map<string, StoredEvent[]>();
-    for (const row of rows) streams.set(row.storyId, [...(streams.get(row.storyId) ?? []), toStoredEvent(row)]);
-    const plans = [...streams].map(([storyId, events]) => planNewStory(foldEvents(storyId, events)));
-    await insertNewStories(db, plans, NEW_READ_TABLES);
-  }
+  if (storyIds.length === 0) return 0;
+  // deleting the story row deletes its modules and versions (the foreign keys cascade)
+  await db.query("DELETE FROM stories_rebuild WHERE id = ANY($1::uuid[])", [storyIds]);
+  await projectStreams([db], readStreamsInBulk(db, storyIds));
   return storyIds.length;
 }
 
 /** Stories deleted during the rebuild took their events with them: their rows go too. */
-async function forgetDeletedStories(db: DbClient): Promise<void> {
-  await db.$executeRaw`DELETE FROM stories_rebuild s WHERE NOT EXISTS (SELECT 1 FROM story_events e WHERE e.story_id = s.id)`;
+async function forgetDeletedStories(db: BulkStatements): Promise<void> {
+  await db.query("DELETE FROM stories_rebuild s WHERE NOT EXISTS (SELECT 1 FROM story_events e WHERE e.story_id = s.id)");
 }
 
 /** The oldest transaction still running, as text (xid8): older ones have all ended. */
-async function oldestRunningTransaction(db: DbClient): Promise<string> {
-  const rows = await db.$queryRaw<{ xmin: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`;
+async function oldestRunningTransaction(db: BulkStatements): Promise<string> {
+  const rows = await db.query<{ xmin: string }>("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin");
   return rows[0]!.xmin;
 }
 

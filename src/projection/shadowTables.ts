@@ -6,8 +6,9 @@
 //
 // What depends on the catalogue (policies, privileges, keys, index names) is read and applied
 // by PostgreSQL itself, in DO blocks: every statement sent from here is constant text.
-import { Prisma } from "../generated/prisma/client.ts";
-import type { DbClient } from "../database/types.ts";
+// Indexes and foreign keys come after the rows are loaded: building an index from all the rows
+// at once is faster than growing it row by row, and checking a key for all rows at once is a join.
+import type { BulkStatements } from "./bulkConnection.ts";
 import type { ReadTableNames } from "./bulkInsert.ts";
 
 export const NEW_READ_TABLES: ReadTableNames = { stories: "stories_rebuild", modules: "story_modules_rebuild", versions: "story_versions_rebuild" };
@@ -23,8 +24,8 @@ const INDEX_SHAPE = `concat_ws(' ', CASE WHEN i.indisprimary THEN 'primary' END,
 
 /**
  * Creates the new, empty tables (dropping any a failed rebuild left), as the live ones are
- * but for foreign keys, which come after filling (addForeignKeys). Refuses what it could not
- * carry over: a trigger, or another table's foreign key to a read table.
+ * but for indexes and foreign keys, which come after filling (finishNewTables). Refuses what
+ * it could not carry over: a trigger, or another table's foreign key to a read table.
  */
 const CREATE_NEW_TABLES = `
 DO $rebuild$
@@ -44,7 +45,7 @@ BEGIN
   END IF;
   DROP TABLE IF EXISTS story_versions_rebuild, story_modules_rebuild, stories_rebuild;
   FOR pair IN SELECT * FROM ${PAIRS} ORDER BY parent_order LOOP
-    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING ALL)', pair.next, pair.live);
+    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING ALL EXCLUDING INDEXES)', pair.next, pair.live);
     FOR statement IN
       WITH t AS (SELECT relowner, relacl, relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass(pair.live))
       SELECT s.statement FROM (
@@ -73,6 +74,32 @@ BEGIN
     LOOP
       EXECUTE statement;
     END LOOP;
+  END LOOP;
+END
+$rebuild$`;
+
+/**
+ * The live tables' indexes, on the new tables: a primary key or unique constraint as a
+ * constraint (its index comes with it), any other index as it is defined. PostgreSQL names
+ * them; the swap pairs them with the live ones by their shape.
+ */
+const ADD_INDEXES = `
+DO $rebuild$
+DECLARE
+  live_index record;
+BEGIN
+  FOR live_index IN
+    SELECT pair.next, i.indexrelid, i.indisunique, c.oid AS constraint_oid
+      FROM ${PAIRS} JOIN pg_index i ON i.indrelid = to_regclass(pair.live)
+      LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
+     ORDER BY pair.parent_order, i.indexrelid
+  LOOP
+    IF live_index.constraint_oid IS NOT NULL THEN
+      EXECUTE format('ALTER TABLE %I ADD %s', live_index.next, pg_get_constraintdef(live_index.constraint_oid));
+    ELSE
+      EXECUTE format('CREATE %sINDEX ON %I USING %s', CASE WHEN live_index.indisunique THEN 'UNIQUE ' ELSE '' END, live_index.next,
+                     regexp_replace(pg_get_indexdef(live_index.indexrelid), '^.*? USING ', ''));
+    END IF;
   END LOOP;
 END
 $rebuild$`;
@@ -186,19 +213,23 @@ BEGIN
 END
 $rebuild$`;
 
-export async function createNewTables(db: DbClient): Promise<void> {
-  await db.$executeRaw(Prisma.raw(CREATE_NEW_TABLES));
+export async function createNewTables(db: BulkStatements): Promise<void> {
+  await db.query(CREATE_NEW_TABLES);
 }
 
-export async function dropNewTables(db: DbClient): Promise<void> {
-  await db.$executeRaw`DROP TABLE IF EXISTS story_versions_rebuild, story_modules_rebuild, stories_rebuild`;
+export async function dropNewTables(db: BulkStatements): Promise<void> {
+  await db.query("DROP TABLE IF EXISTS story_versions_rebuild, story_modules_rebuild, stories_rebuild");
 }
 
-/** Foreign keys, then fresh statistics, so that the first queries after the swap are planned well. */
-export async function addForeignKeys(db: DbClient): Promise<void> {
-  await db.$executeRaw(Prisma.raw(ADD_FOREIGN_KEYS));
-  await db.$executeRaw(Prisma.raw(VALIDATE_FOREIGN_KEYS));
-  await db.$executeRaw`ANALYZE stories_rebuild, story_modules_rebuild, story_versions_rebuild`;
+/**
+ * Once the rows are in: indexes, foreign keys, then fresh statistics, so that catch-up's
+ * statements and the first queries after the swap are planned well.
+ */
+export async function finishNewTables(db: BulkStatements): Promise<void> {
+  await db.query(ADD_INDEXES);
+  await db.query(ADD_FOREIGN_KEYS);
+  await db.query(VALIDATE_FOREIGN_KEYS);
+  await db.query("ANALYZE stories_rebuild, story_modules_rebuild, story_versions_rebuild");
 }
 
 /**
@@ -206,12 +237,12 @@ export async function addForeignKeys(db: DbClient): Promise<void> {
  * the lock are never held longer), lets `catchUp` bring the new tables level with the log,
  * then puts the new tables in place. Must run inside a transaction.
  */
-export async function swapInNewTables(tx: DbClient, lockTimeoutMs: number, catchUp: () => Promise<void>): Promise<void> {
-  await tx.$queryRaw`SELECT set_config('lock_timeout', ${String(Math.max(1, Math.round(lockTimeoutMs)))}, true)`;
+export async function swapInNewTables(tx: BulkStatements, lockTimeoutMs: number, catchUp: () => Promise<void>): Promise<void> {
+  await tx.query("SELECT set_config('lock_timeout', $1, true)", [String(Math.max(1, Math.round(lockTimeoutMs)))]);
   // the view first: a reader of story_version_snapshots locks it before the tables under it,
   // and the swap must not wait for it (to drop and remake it) while holding the tables
-  await tx.$executeRaw`LOCK TABLE story_version_snapshots, stories, story_modules, story_versions IN ACCESS EXCLUSIVE MODE`;
-  await tx.$queryRaw`SELECT set_config('lock_timeout', '0', true)`;
+  await tx.query("LOCK TABLE story_version_snapshots, stories, story_modules, story_versions IN ACCESS EXCLUSIVE MODE");
+  await tx.query("SELECT set_config('lock_timeout', '0', true)");
   await catchUp();
-  await tx.$executeRaw(Prisma.raw(SWAP));
+  await tx.query(SWAP);
 }

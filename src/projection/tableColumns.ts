@@ -45,7 +45,8 @@ export type ColumnMap<Row> = {
 export const CONTENT_COLUMNS: ColumnMap<ContentRow> = {
   storyId: ["story_id", "uuid"],
   hash: ["hash", "text"],
-  value: ["value", "jsonb"],
+  // a field holding JSON null is content too: jsonb_to_recordset reads it as SQL NULL
+  value: ["value", "jsonb", `coalesce(x."value", 'null'::jsonb)`],
 };
 
 export const EVENT_COLUMNS: ColumnMap<StoryEventRow> = {
@@ -149,9 +150,9 @@ export function updateRows<Row, Key extends keyof Row>(
 }
 
 /** One field of a map: its name in the row (and the JSON), its column, its SQL type, its expression. */
-type Entry = readonly [field: string, column: string | null, sqlType: string, expression?: string];
+export type Entry = readonly [field: string, column: string | null, sqlType: string, expression?: string];
 
-function fieldsOf<Row>(columns: ColumnMap<Row>): Entry[] {
+export function fieldsOf<Row>(columns: ColumnMap<Row>): Entry[] {
   return Object.entries(columns as Record<string, readonly [string | null, string, string?]>).map(([field, [column, sqlType, expression]]) => [
     field,
     column,
