@@ -6,6 +6,8 @@
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import pg from "pg";
 import { openDatabase } from "../src/database/connect.ts";
+import { contentRows, outputContent } from "../src/domain/content.ts";
+import { storedPayload } from "../src/eventstore/eventStore.ts";
 import { encodeGlobalId } from "../src/graphql/globalIds.ts";
 import { rebuildReadTables, type RebuildResult } from "../src/projection/rebuild.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
@@ -130,7 +132,16 @@ async function main() {
     const events = Array.from({ length: STORIES }, () => storyHistory(ownerId, EVENTS_PER_STORY, next)).flat();
     const seedStarted = performance.now();
     for (let i = 0; i < events.length; i += INSERT_BATCH) {
-      const rows = events.slice(i, i + INSERT_BATCH);
+      // stored as the server stores them: outputs by reference, their content in story_contents
+      const batch = events.slice(i, i + INSERT_BATCH);
+      const rows = batch.map((event) => ({ ...event, payload: storedPayload(event) }));
+      const contents = batch.flatMap((event) => (event.type === "ModuleWritten" ? contentRows(event.storyId, outputContent(event.payload.output)!) : []));
+      await client.query(
+        `INSERT INTO story_contents (story_id, hash, value)
+         SELECT x."storyId", x.hash, coalesce(x.value, 'null'::jsonb) FROM jsonb_to_recordset($1::jsonb) AS x("storyId" uuid, hash text, value jsonb)
+         ON CONFLICT DO NOTHING`,
+        [JSON.stringify(contents)],
+      );
       await client.query(
         `INSERT INTO story_events (id, story_id, seq, type, schema_version, payload, actor_id, created_at, active_version_number)
          SELECT x.id, x."storyId", x.seq, x.type, x."schemaVersion", x.payload, x."actorId", x."createdAt", x."activeVersionNumber"

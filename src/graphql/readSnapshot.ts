@@ -2,7 +2,8 @@
 // each query runs them all inside one REPEATABLE READ transaction, so that writers committing
 // meanwhile can't make its story and its modules disagree — unless one statement reads all of them
 // (the story page, storyPage.ts), which sees one snapshot by itself and needs no transaction.
-// Mutations and subscriptions read as before.
+// Mutations and subscriptions read as before, but a mutation whose answer lost its connection
+// answers one error, as a query does.
 import { getOperationAST, GraphQLError, Kind, type ExecutionArgs, type ExecutionResult, type OperationDefinitionNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Database } from "../database/connect.ts";
@@ -50,6 +51,10 @@ export function useReadSnapshot(db: Database): Plugin {
   return {
     onExecute: ({ args, executeFn, setExecuteFn }) => {
       const operation = getOperationAST(args.document, args.operationName);
+      if (operation?.operation === "mutation") {
+        setExecuteFn(async (executionArgs) => oneErrorIfConnectionLost(await executeFn(executionArgs)));
+        return;
+      }
       if (operation?.operation !== "query" || answeredBySchema(operation)) return;
       const page = storyPageOf(args, operation);
       setExecuteFn((executionArgs) =>
@@ -101,6 +106,15 @@ async function executeFromOneStatement(answers: ResponseCache, page: StoryPage, 
   // kept under the revision it was read at, whichever the check above found
   if (key !== null && revision !== null && !answer.errors) answers.set(key, revision, answer);
   return answer;
+}
+
+/**
+ * A mutation whose answer lost its connection while it was read (after the change was made, or
+ * before): one SERVICE_UNAVAILABLE, as for a query, rather than an error per field it could not
+ * read. Retrying with the same idempotencyKey gives the answer of the change made once.
+ */
+function oneErrorIfConnectionLost(answer: ExecutionResult): ExecutionResult {
+  return answer.errors?.some((error) => isConnectionLost(error.originalError)) ? unavailable(DATABASE_CONNECTION_LOST) : answer;
 }
 
 /** A statement, or the transaction itself, failed: nothing read can be trusted, the whole answer is one error. */
