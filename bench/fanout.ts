@@ -41,7 +41,11 @@ async function main() {
     // until every subscriber is live: write probes until one reaches them all
     for (let probe = 0; ; probe++) {
       const { writeModule } = await graphql<{ writeModule: { event: { seq: number } } }>(server.url, WRITE, { i: { storyId, module: "WORLD_SEED", output: { setting: `probe ${probe}` } } }, token);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // a slow delivery is measured below, not taken for a subscriber that is not live yet
+      const deadline = performance.now() + 3_000;
+      while ((arrivals.get(writeModule.event.seq)?.length ?? 0) < subscribed && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       if ((arrivals.get(writeModule.event.seq)?.length ?? 0) === subscribed) break;
       if (probe > 60) throw new Error(`only ${arrivals.get(writeModule.event.seq)?.length ?? 0} of ${subscribed} subscribers are live`);
     }

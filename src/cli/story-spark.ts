@@ -1,5 +1,7 @@
 // The operators' command line: `story-spark <command>`, straight on the configured database.
+import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { readConfig } from "../config.ts";
 import { openDatabase, type Database } from "../database/connect.ts";
@@ -14,7 +16,8 @@ import { storyToMarkdown } from "../history/storyMarkdown.ts";
 import { importStory } from "../commands/importStory.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
 import { rebuildReadTables } from "../projection/rebuild.ts";
-import { verifyReadTables } from "../projection/verify.ts";
+import { verifyReadTables, verifyStory, type Difference } from "../projection/verify.ts";
+import { pendingMigrations } from "../database/migrations.ts";
 import { OutputClosedError, outputTo } from "./output.ts";
 import { progressReporter } from "./progress.ts";
 
@@ -26,18 +29,26 @@ commands:
                                                      each line carries the checkpoint to resume after
   replay --story ID [--to REVISION]                  the story (details, active version, modules) as of
                                                      a revision, replayed from its log, as JSON
-  verify                                             replay every story and compare with the read tables;
-                                                     exit 1 on any difference
+  verify [--story ID]                                replay every story (or one) and compare with the read
+                                                     tables; exit 1 on any difference
   rebuild                                            build the read tables again from the log, beside the live ones, and swap them in
   export --story ID [--format json|markdown] [--output FILE]
   import FILE --owner EMAIL                          a JSON export as a new story of that user
 
 ID is a story's GraphQL id or its uuid. The database is DATABASE_URL, or the embedded one
-in DATA_DIR (default ./.data), which must not be open in a running server at the same time.`;
+in DATA_DIR (default ./.data), which must not be open in a running server at the same time.
+events, replay, verify and export only read: they never migrate the database, and refuse
+one that is not migrated (npm run db:migrate). An unknown story, file or data folder is an
+error (exit 1) that changes nothing.`;
+
+/** Commands that only read: they never migrate, and refuse a database that is not migrated. */
+const READ_ONLY = new Set(["events", "replay", "verify", "export"]);
 
 const FOLLOW_POLL_MS = 250;
 
 class UsageError extends Error {}
+/** A command that cannot run as asked: its message is the whole story, one line. */
+class CommandError extends Error {}
 
 type Options = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
@@ -47,6 +58,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const storyId = storyIdFrom(values.story);
     let after = values.after ? Number(values.after) : 0;
     if (!Number.isInteger(after) || after < 0) throw new UsageError("--after takes a seq (a whole number)");
+    if (!(await db.prisma.storyEvent.findFirst({ where: { storyId }, select: { id: true } }))) throw storyNotFound(storyId);
     for (;;) {
       const events = await readStream(db.prisma, storyId, { after, limit: 1_000 });
       for (const event of events) await printLine(eventLine(event));
@@ -62,19 +74,23 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const to = values.to === undefined ? undefined : Number(values.to);
     if (to !== undefined && (!Number.isInteger(to) || to < 1)) throw new UsageError("--to takes a revision (1 or more)");
     const events = await readStream(db.prisma, storyId, to === undefined ? {} : { limit: to });
-    if (events.length === 0) throw new StorySparkError("NOT_FOUND", `story ${storyId} not found`);
+    if (events.length === 0) throw storyNotFound(storyId);
     if (to !== undefined && events.length < to) throw new StorySparkError("NOT_FOUND", `the story has only ${events.length} events`);
     await printLine(JSON.stringify(storyAtRevision(storyId, events), null, 2));
     return 0;
   },
 
-  async verify(db) {
+  async verify(db, { values }) {
+    if (values.story !== undefined) {
+      const storyId = storyIdFrom(values.story);
+      const differences = await verifyStory(db, storyId);
+      if (!differences) throw storyNotFound(storyId);
+      return reportDifferences(differences, `story ${storyId}`);
+    }
     const progress = progressReporter("verifying");
     const differences = await verifyReadTables(db, progress);
     progress.finish();
-    for (const d of differences) await printLine(JSON.stringify(d));
-    console.error(differences.length === 0 ? "verify: the read tables equal the fold of the log." : `verify: ${differences.length} difference(s).`);
-    return differences.length === 0 ? 0 : 1;
+    return reportDifferences(differences, "the read tables");
   },
 
   async rebuild(db) {
@@ -94,7 +110,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const format = String(values.format ?? "json").toLowerCase();
     if (format !== "json" && format !== "markdown") throw new UsageError("--format is json or markdown");
     const data = await buildStoryExport(db.prisma, storyId, null);
-    if (!data) throw new StorySparkError("NOT_FOUND", `story ${storyId} not found`);
+    if (!data) throw storyNotFound(storyId);
     const text = format === "json" ? `${JSON.stringify(data, null, 2)}\n` : storyToMarkdown(data);
     if (typeof values.output === "string") {
       await fs.writeFile(values.output, text);
@@ -108,9 +124,9 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
   async import(db, { values, positionals }) {
     const file = positionals[0];
     if (!file || typeof values.owner !== "string") throw new UsageError("import FILE --owner EMAIL");
+    const data = await readJsonFile(file);
     const owner = await db.prisma.user.findUnique({ where: { email: values.owner.trim().toLowerCase() } });
     if (!owner) throw new StorySparkError("NOT_FOUND", `no user with email ${values.owner}`);
-    const data: unknown = JSON.parse(await fs.readFile(file, "utf8"));
     // announced like any write, through Redis when the servers share one
     const live = createLiveMessaging(readConfig().redisUrl);
     const { storyId, event } = await importStory({ db, pubsub: live.pubsub }, owner.id, data).finally(() => live.close());
@@ -147,6 +163,58 @@ function eventFields(event: StoredEvent) {
 
 const eventLine = (event: StoredEvent) => JSON.stringify(eventFields(event));
 
+const storyNotFound = (storyId: string) => new StorySparkError("NOT_FOUND", `story ${storyId} not found`);
+
+async function reportDifferences(differences: readonly Difference[], what: string): Promise<number> {
+  for (const d of differences) await printLine(JSON.stringify(d));
+  console.error(differences.length === 0 ? `verify: ${what} equal the fold of the log.` : `verify: ${differences.length} difference(s).`);
+  return differences.length === 0 ? 0 : 1;
+}
+
+/** A file of JSON, or one line that says why not. */
+async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch (error) {
+    throw new CommandError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CommandError(`${file} is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The database the command runs on: an embedded one must already be in DATA_DIR (a mistyped
+ * folder is not made into a new, empty database), and a read-only command finds it migrated.
+ */
+async function openForCommand(name: string): Promise<Database> {
+  const config = readConfig();
+  if (!config.databaseUrl && !existsSync(path.join(config.dataDir, "pglite", "PG_VERSION"))) {
+    throw new CommandError(`no database in ${path.resolve(config.dataDir)}: DATA_DIR must be the folder the server keeps its embedded database in (or set DATABASE_URL)`);
+  }
+  const readOnly = READ_ONLY.has(name);
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, purpose: `story-spark ${name}`, migrate: !readOnly });
+  if (!readOnly) return db;
+  const pending = await pendingMigrations(async () => {
+    const [table] = await db.prisma.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
+    if (!table?.exists) return null;
+    const rows = await db.prisma.$queryRaw<{ migration_name: string }[]>`
+      SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+    return rows.map((row) => row.migration_name);
+  }).catch(async (error: unknown) => {
+    await db.close();
+    throw error;
+  });
+  if (pending.length > 0) {
+    await db.close();
+    throw new CommandError(`the database is not migrated (${pending.length} migration(s) to apply, ${pending.at(-1)} the last): run npm run db:migrate first; ${name} only reads`);
+  }
+  return db;
+}
+
 function storyIdFrom(value: string | boolean | undefined): string {
   if (typeof value !== "string") throw new UsageError("--story ID is required");
   if (/^[0-9a-f-]{36}$/i.test(value)) return value.toLowerCase();
@@ -173,9 +241,13 @@ let stopping = false;
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const command = name ? commands[name] : undefined;
+  if (name === "help" || name === "--help" || name === "-h") {
+    await printLine(USAGE);
+    return 0;
+  }
   if (!command) {
     console.error(USAGE);
-    return name === undefined || name === "help" || name === "--help" ? 0 : 2;
+    return 2;
   }
   const options = parseArgs({
     args: rest,
@@ -191,8 +263,7 @@ async function main(argv: string[]): Promise<number> {
       owner: { type: "string" },
     },
   });
-  const config = readConfig();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, purpose: `story-spark ${name}` });
+  const db = await openForCommand(name!);
   const stop = () => {
     stopping = true;
   };
@@ -220,7 +291,8 @@ main(process.argv.slice(2)).then(
       console.error(`${error.message}\n\n${USAGE}`);
       process.exitCode = 2;
     } else {
-      console.error(error instanceof DataDirInUseError || error instanceof StorySparkError ? error.message : error);
+      const oneLine = error instanceof DataDirInUseError || error instanceof StorySparkError || error instanceof CommandError;
+      console.error(oneLine ? error.message : error);
       process.exitCode = 1;
     }
   },

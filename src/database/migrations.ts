@@ -387,6 +387,19 @@ export async function applyPendingMigrations(
 }
 
 /**
+ * The migrations of the migrations folder that the database has not applied (all of them when it
+ * has no `_prisma_migrations`), read without changing anything: for commands that must not migrate.
+ */
+export async function pendingMigrations(
+  appliedNames: () => Promise<string[] | null>,
+  migrationsDir: string = DEFAULT_MIGRATIONS_DIR,
+): Promise<string[]> {
+  const applied = new Set((await appliedNames()) ?? []);
+  const { migrationDirectories } = await readMigrationList(migrationsDir);
+  return migrationDirectories.map((m) => m.path).filter((name) => !applied.has(name));
+}
+
+/**
  * One migration run at a time in this process. Across processes the engine's
  * PostgreSQL advisory lock serialises runs, but that lock is re-entrant within
  * one session, and all users of one PGlite share its single session.

@@ -30,6 +30,8 @@ export function moduleUpdateFeed(
           module,
         })),
     ),
+    // the changes are told by their versions: the events' content is not read
+    "references",
   );
 }
 
@@ -81,7 +83,8 @@ async function versionsByNumber(db: DbClient, storyId: string, numbers: number[]
   if (numbers.length === 0) return new Map();
   const rows = await db.$queryRaw<VersionRow[]>`
     SELECT v.id, v.version_number AS number, p.version_number AS "parentNumber", v.output_refs AS "outputRefs",
-           story_inputs(v.story_id, v.input_refs) AS inputs,
+           -- the versions are only compared: input texts by their references, equal when the texts are
+           v.input_refs AS inputs,
            v.event_seq AS "eventSeq", v.created_at AS "createdAt", v.generation_id AS "generationId"
       FROM story_versions v LEFT JOIN story_versions p ON p.id = v.parent_version_id
      WHERE v.story_id = ${storyId}::uuid AND v.version_number = ANY(${numbers}::int[])`;

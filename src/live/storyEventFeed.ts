@@ -9,7 +9,7 @@
 import { setImmediate } from "node:timers/promises";
 import { Repeater } from "graphql-yoga";
 import type { DbClient } from "../database/types.ts";
-import { readStream, streamRevision, type StoredEvent } from "../eventstore/eventStore.ts";
+import { readStream, streamRevision, type EventContent, type StoredEvent } from "../eventstore/eventStore.ts";
 import { notFound } from "../domain/errors.ts";
 import { isStoryDeleted, type LivePubSub } from "./pubsub.ts";
 import { catchUpLimiter } from "./catchUpLimiter.ts";
@@ -30,7 +30,8 @@ export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string
 
 /**
  * The feed's technique, for whatever a subscriber makes of the events: each page read
- * from the log becomes the values `expand` answers (none, one or several per event).
+ * from the log becomes the values `expand` answers (none, one or several per event). A feed
+ * that shows no payload reads the events' outputs as `references` (no content read per page).
  */
 export function storyLogFeed<Out>(
   db: DbClient,
@@ -38,6 +39,7 @@ export function storyLogFeed<Out>(
   storyId: string,
   after: FeedStart,
   expand: (page: StoredEvent[]) => Promise<Out[]>,
+  content: EventContent = "content",
 ): AsyncIterableIterator<Out> {
   return new Repeater<Out>(async (push, stop) => {
     // Subscribe before the first read: whatever commits from here on either is read or wakes us.
@@ -85,7 +87,7 @@ export function storyLogFeed<Out>(
           let timer: NodeJS.Timeout | undefined;
           let page: StoredEvent[];
           try {
-            page = await readStream(db, storyId, { after: last, limit: PAGE });
+            page = await readStream(db, storyId, { after: last, limit: PAGE, content });
             const values = await expand(page);
             if (stopped) return;
             last = page.at(-1)?.seq ?? last;

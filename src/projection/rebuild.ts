@@ -36,6 +36,14 @@ const ROWS_PER_LOAD = 10_000;
 const CATCH_UP_ROUNDS = 5;
 /** A round that found this few stories leaves the rest to the swap. */
 const FEW_STORIES = 20;
+/**
+ * The most stories the swap projects under its lock (about a tenth of a second of work); with
+ * more, it gives the lock up, catches up outside it and tries again at once.
+ */
+const MOST_CAUGHT_UP_UNDER_LOCK = 50;
+
+/** The swap found more to catch up than it may while readers and writers wait. */
+class TooMuchToCatchUp extends Error {}
 
 export async function rebuildReadTables(db: Database, onProgress: Progress = () => {}, options: RebuildOptions = {}): Promise<RebuildResult> {
   return holdingRebuildLease(db, () =>
@@ -70,17 +78,21 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
             await connection.transaction((tx) =>
               swapInNewTables(tx, options.lockTimeoutMs ?? 200, async () => {
                 // under the lock no writer is between appending and projecting: everything is committed
-                caughtUp += await catchUp(tx, horizon);
+                const touched = await storiesTouchedSince(tx, horizon);
+                // readers and writers queue behind the lock: a long catch-up is done outside it
+                if (touched.length > MOST_CAUGHT_UP_UNDER_LOCK && attempt < attempts) throw new TooMuchToCatchUp();
+                caughtUp += await catchUpStories(tx, touched);
                 await forgetDeletedStories(tx);
               }),
             );
             return { ...built, caughtUp, swapRetries: attempt - 1 };
           } catch (error) {
-            if (!isLockTimeout(error)) throw error;
+            const tooMuch = error instanceof TooMuchToCatchUp;
+            if (!isLockTimeout(error) && !tooMuch) throw error;
             if (attempt >= attempts) {
               throw new Error(`rebuild could not take the read tables' lock in ${attempts} attempts; the live tables are unchanged`, { cause: error });
             }
-            await sleep(Math.min(2_000, 50 * attempt) * (0.5 + Math.random()));
+            if (!tooMuch) await sleep(Math.min(2_000, 50 * attempt) * (0.5 + Math.random()));
             const next = await oldestRunningTransaction(connection);
             caughtUp += await catchUp(connection, horizon);
             horizon = next;
@@ -140,8 +152,15 @@ async function projectStreams(
  * `horizon` touched. Returns how many.
  */
 async function catchUp(db: BulkStatements, horizon: string): Promise<number> {
+  return catchUpStories(db, await storiesTouchedSince(db, horizon));
+}
+
+async function storiesTouchedSince(db: BulkStatements, horizon: string): Promise<string[]> {
   const touched = await db.query<{ story_id: string }>("SELECT DISTINCT story_id FROM story_events WHERE transaction_id >= $1::xid8", [horizon]);
-  const storyIds = touched.map((row) => row.story_id);
+  return touched.map((row) => row.story_id);
+}
+
+async function catchUpStories(db: BulkStatements, storyIds: readonly string[]): Promise<number> {
   if (storyIds.length === 0) return 0;
   // deleting the story row deletes its modules and versions (the foreign keys cascade)
   await db.query("DELETE FROM stories_rebuild WHERE id = ANY($1::uuid[])", [storyIds]);

@@ -43,6 +43,21 @@ export async function verifyReadTables(db: Database, onProgress: Progress = () =
   return differences;
 }
 
+/**
+ * One story's log against its rows, read in one snapshot; null when there is no such story (no
+ * log and no row).
+ */
+export async function verifyStory(db: Database, storyId: string): Promise<Difference[] | null> {
+  return db.prisma.$transaction(
+    async (tx) => {
+      const events = await readStream(tx, storyId, { content: "references" });
+      if (events.length === 0 && !(await tx.story.findUnique({ where: { id: storyId }, select: { id: true } }))) return null;
+      return compareStory(tx, storyId, events);
+    },
+    { isolationLevel: "RepeatableRead", timeout: 60_000 },
+  );
+}
+
 async function compareStory(db: DbClient, storyId: string, events: StoredEvent[]): Promise<Difference[]> {
   const differences: Difference[] = [];
   const state = foldEvents(storyId, events);
