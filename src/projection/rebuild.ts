@@ -37,8 +37,9 @@ const CATCH_UP_ROUNDS = 5;
 /** A round that found this few stories leaves the rest to the swap. */
 const FEW_STORIES = 20;
 /**
- * The most stories the swap projects under its lock (about a tenth of a second of work); with
- * more, it gives the lock up, catches up outside it and tries again at once.
+ * The most stories the swap projects under its lock at its first try (about a tenth of a second
+ * of work), and one more such share at each next try; with more, it gives the lock up, catches up
+ * outside it and tries again at once.
  */
 const MOST_CAUGHT_UP_UNDER_LOCK = 50;
 
@@ -80,7 +81,8 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
                 // under the lock no writer is between appending and projecting: everything is committed
                 const touched = await storiesTouchedSince(tx, horizon);
                 // readers and writers queue behind the lock: a long catch-up is done outside it
-                if (touched.length > MOST_CAUGHT_UP_UNDER_LOCK && attempt < attempts) throw new TooMuchToCatchUp();
+                // (more with each try, so that writers faster than the catch-up can't hold it off for ever)
+                if (touched.length > MOST_CAUGHT_UP_UNDER_LOCK * attempt && attempt < attempts) throw new TooMuchToCatchUp();
                 caughtUp += await catchUpStories(tx, touched);
                 await forgetDeletedStories(tx);
               }),
