@@ -205,7 +205,7 @@ async function main() {
         },
         { metric: "rebuild time with the table readers", value: `${whileReadSeconds.toFixed(1)} s`, baseline: `${rebuildSeconds.toFixed(1)} s alone` },
         { metric: "rebuild time under load", value: `${underLoadSeconds.toFixed(1)} s`, baseline: `${rebuildSeconds.toFixed(1)} s alone` },
-        { metric: "stories caught up after the build; swap retries", value: `${fmt.n(underLoad.caughtUp)}; ${underLoad.swapRetries}` },
+        { metric: "catch-ups after the build (of whole logs); swap retries", value: `${fmt.n(underLoad.caughtUp)} (${fmt.n(underLoad.refolded)}); ${underLoad.swapRetries}` },
         {
           metric: "errors during the rebuilds (table reads, server reads, server writes)",
           value: `${duringTableReads.errors.length}, ${during.reads.errors.length}, ${during.writes.errors.length}`,

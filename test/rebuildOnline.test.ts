@@ -9,7 +9,7 @@ import { rebuildReadTables } from "../src/projection/rebuild.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
 import { idOf } from "../src/graphql/globalIds.ts";
 import { backend } from "./support/databases.ts";
-import { CreateStory, DeleteStory, StoryState, Undo, WriteModule } from "./support/documents.ts";
+import { CreateStory, DeleteStory, LabeledVersions, LabelVersion, StoryState, Undo, WriteModule } from "./support/documents.ts";
 import { createStory, startServerWithWriter } from "./support/fixtures.ts";
 import type { TestServer } from "./support/server.ts";
 
@@ -143,6 +143,41 @@ describe("rebuild", () => {
       expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
       expect(events.length).toBe(1 + 10 + seqs.length);
     }
+  });
+
+  it("catches a story up twice: first from its whole log, then by only the events appended since, and misses none", async () => {
+    const storyId = await createStory(server, token, "Caught up");
+    const write = (n: number) => server.query(WriteModule, { input: { storyId, module: MODULES[n % 5]!, output: { note: `write ${n}` } } }, token);
+    for (let n = 0; n < 6; n++) await write(n);
+
+    const result = await rebuildReadTables(server.db, () => {}, {
+      during: {
+        // written while the new tables were built: the first catch-up folds the whole story
+        built: async () => {
+          await write(6);
+          await write(7);
+        },
+        // written before the swap: under its lock, only these events are folded and applied
+        swapping: async (attempt) => {
+          if (attempt > 1) return;
+          await write(8);
+          await server.query(LabelVersion, { input: { storyId, number: 2, label: "Kept" } }, token);
+          await server.query(Undo, { input: { storyId } }, token);
+          await write(9);
+        },
+      },
+    });
+
+    expect(result.refolded).toBe(1);
+    expect(result.caughtUp).toBeGreaterThanOrEqual(2);
+    expect(await verifyReadTables(server.db)).toEqual([]);
+    const { story } = await server.query(StoryState, { id: storyId }, token);
+    expect(story?.revision).toBe(1 + 10 + 2);
+    expect(story?.modules.find((m) => m.name === "WORLD_SEED")?.output).toEqual({ note: "write 6" });
+    expect(story?.modules.find((m) => m.name === "WORDSMITH_LAB")?.output).toEqual({ note: "write 9" });
+    expect(story?.modules.find((m) => m.name === "PLOT_SKELETON")?.output).toEqual({ note: "write 3" }); // write 8 undone
+    const labeled = await server.query(LabeledVersions, { id: storyId, labeled: true }, token);
+    expect(labeled.story?.versions.edges.map((e) => e.node)).toEqual([{ number: 2, label: "Kept" }]);
   });
 
   it("gives way to a reader that holds the tables, and swaps once it has gone", async () => {

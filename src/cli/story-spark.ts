@@ -99,7 +99,7 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const done = await rebuildReadTables(db, progress);
     progress.finish();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    const meanwhile = done.caughtUp > 0 ? `; ${done.caughtUp} stories written to meanwhile were caught up` : "";
+    const meanwhile = done.caughtUp > 0 ? `; stories written to meanwhile were caught up ${done.caughtUp} times (${done.refolded} from their whole log)` : "";
     const retries = done.swapRetries > 0 ? `; the swap gave way to readers and writers ${done.swapRetries} times` : "";
     console.error(`rebuild: ${done.streams} stories from ${done.events} events in ${seconds} s${meanwhile}${retries}.`);
     return 0;

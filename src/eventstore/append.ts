@@ -7,7 +7,18 @@ import type { DbClient } from "../database/types.ts";
 import { StorySparkError } from "../domain/errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { NewStoryPlan, ProjectionPlan, StoryChangePlan } from "../projection/projectionPlan.ts";
-import { CONTENT_COLUMNS, EVENT_COLUMNS, MODULE_COLUMNS, STORY_COLUMNS, VERSION_COLUMNS, insertRows, omit, pick, updateRows } from "../projection/tableColumns.ts";
+import {
+  CONTENT_COLUMNS,
+  EVENT_COLUMNS,
+  LABEL_COLUMNS,
+  MODULE_CHANGE_COLUMNS,
+  MODULE_COLUMNS,
+  STORY_CHANGE_COLUMNS,
+  STORY_COLUMNS,
+  VERSION_COLUMNS,
+  insertRows,
+  updateRows,
+} from "../projection/tableColumns.ts";
 import { storedPayload, streamRevision, type StoryEventRow } from "./eventStore.ts";
 
 /**
@@ -39,11 +50,6 @@ function newStoryStatement(events: readonly StoryEventRow[], plan: NewStoryPlan)
          modules AS (${insertRows("story_modules", MODULE_COLUMNS, plan.modules)})
     ${insertRows("story_versions", VERSION_COLUMNS, plan.versions)}`;
 }
-
-/** The story's row keeps its owner and creation time; a module row changes only in content and time. */
-const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["userId", "createdAt"]);
-const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt"]);
-const LABEL_COLUMNS = pick(VERSION_COLUMNS, ["storyId", "versionNumber", "label"]);
 
 /**
  * Every part is a data-modifying CTE guarded by the story's row, locked first (`locked` is

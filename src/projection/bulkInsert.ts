@@ -1,14 +1,32 @@
-// Loads new stories' read rows: what rebuild writes into the new tables it fills beside the live
-// ones. Stories and versions, the bulk, go by COPY: each row a line of COPY's text format, its
-// fields in the order of its table's column map (./tableColumns.ts), so the loader follows the
-// maps as they change. Module rows (five a story) go by INSERT, which puts the content of outputs
+// Loads stories' read rows in bulk: what rebuild writes into the new tables it fills beside the
+// live ones, whole stories at first, then the changes its catch-up finds. New stories and their
+// versions, the bulk, go by COPY: each row a line of COPY's text format, its fields in the order
+// of its table's column map (./tableColumns.ts), so the loader follows the maps as they change. Module rows (five a story) go by INSERT, which puts the content of outputs
 // held as references back together (an expression COPY cannot run); content that a log from
 // before content by reference brings is stored first, as the write path stores it.
 import type { BulkStatements } from "./bulkConnection.ts";
-import type { NewStoryPlan } from "./projectionPlan.ts";
+import { planNewStory, type NewStoryPlan, type StoryChangePlan } from "./projectionPlan.ts";
+import { foldEvents, type StoryState } from "../domain/story.ts";
+import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { ContentRow } from "../domain/content.ts";
 import type { StoryModuleRow } from "./storyRows.ts";
-import { CONTENT_COLUMNS, fieldsOf, insertRows, MODULE_COLUMNS, STORY_COLUMNS, VERSION_COLUMNS, type Entry, type TableName } from "./tableColumns.ts";
+import {
+  CONTENT_COLUMNS,
+  fieldsOf,
+  insertRows,
+  LABEL_COLUMNS,
+  MODULE_CHANGE_COLUMNS,
+  MODULE_COLUMNS,
+  STORY_CHANGE_COLUMNS,
+  STORY_COLUMNS,
+  updateRows,
+  VERSION_COLUMNS,
+  type Entry,
+  type TableName,
+} from "./tableColumns.ts";
+
+/** Rows per COPY: large enough to amortise round trips, small enough for memory. */
+const ROWS_PER_LOAD = 10_000;
 
 /** The three read tables a load writes to: rebuild's new ones. */
 export type ReadTableNames = {
@@ -36,6 +54,72 @@ export async function loadNewStories(db: BulkStatements, lines: NewStoryLines, t
   if (lines.stories.length > 0) await db.copy(copyTarget(tables.stories, STORY_FIELDS), lines.stories);
   if (lines.modules.length > 0) await db.query(...statement(insertRows(tables.modules, MODULE_COLUMNS, lines.modules)));
   if (lines.versions.length > 0) await db.copy(copyTarget(tables.versions, VERSION_FIELDS), lines.versions);
+}
+
+/**
+ * Folds each stream and loads its rows into `tables`, batch after batch, each batch on
+ * the next of `loaders`. Loading overlaps folding: at most one load per loader is in flight.
+ * Returns how many streams and events it projected.
+ */
+export async function projectStreams(
+  loaders: readonly BulkStatements[],
+  tables: ReadTableNames,
+  streams: AsyncIterable<[string, StoredEvent[]]>,
+  options: {
+    onLoaded?: (done: { streams: number; events: number }) => void;
+    /** each story's state once folded: catch-up keeps some, to fold only what follows next time */
+    onFolded?: (state: StoryState) => void;
+  } = {},
+): Promise<{ streams: number; events: number }> {
+  const { onLoaded = () => {}, onFolded } = options;
+  const done = { streams: 0, events: 0 };
+  let lines = noLines();
+  const loading = loaders.map(() => Promise.resolve());
+  let batches = 0;
+  // progress is reported in the order batches were read, whichever loader finishes first
+  let reported = Promise.resolve();
+  const load = async () => {
+    const batch = lines;
+    const counted = { ...done };
+    lines = noLines();
+    const turn = batches++ % loaders.length;
+    await loading[turn];
+    const loaded = loadNewStories(loaders[turn]!, batch, tables);
+    loading[turn] = loaded;
+    reported = reported.then(() => loaded).then(() => onLoaded(counted));
+    // a failed load is reported by the awaits below, not as an unhandled rejection
+    loaded.catch(() => {});
+    reported.catch(() => {});
+  };
+  for await (const [storyId, events] of streams) {
+    const state = foldEvents(storyId, events);
+    onFolded?.(state);
+    addNewStory(lines, planNewStory(state));
+    done.streams++;
+    done.events += events.length;
+    if (lines.rows >= ROWS_PER_LOAD) await load();
+  }
+  await load();
+  await Promise.all(loading);
+  await reported;
+  return done;
+}
+
+/**
+ * Applies changes to stories already in the tables, many stories a statement per kind of row:
+ * content first, then the new versions (which the stories' rows point at), then the rest.
+ */
+export async function applyStoryChanges(db: BulkStatements, plans: readonly StoryChangePlan[], tables: ReadTableNames): Promise<void> {
+  if (plans.length === 0) return;
+  const contents = plans.flatMap((p) => p.contents);
+  const versions = plans.flatMap((p) => p.versions);
+  const labels = plans.flatMap((p) => p.labels);
+  const modules = plans.flatMap((p) => p.modules);
+  if (contents.length > 0) await db.query(...statement(insertRows("story_contents", CONTENT_COLUMNS, contents, { skipExisting: true })));
+  if (versions.length > 0) await db.query(...statement(insertRows(tables.versions, VERSION_COLUMNS, versions)));
+  if (labels.length > 0) await db.query(...statement(updateRows(tables.versions, LABEL_COLUMNS, ["storyId", "versionNumber"], labels)));
+  await db.query(...statement(updateRows(tables.stories, STORY_CHANGE_COLUMNS, ["id"], plans.map((p) => p.story))));
+  if (modules.length > 0) await db.query(...statement(updateRows(tables.modules, MODULE_CHANGE_COLUMNS, ["id"], modules)));
 }
 
 const STORY_FIELDS = fieldsOf(STORY_COLUMNS);

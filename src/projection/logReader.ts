@@ -17,10 +17,26 @@ const FIRST_BATCH = `SELECT ${EVENT_FIELDS} FROM story_events ORDER BY story_id,
 const NEXT_BATCH = `SELECT ${EVENT_FIELDS} FROM story_events WHERE (story_id, seq) > ($2::uuid, $3::int) ORDER BY story_id, seq LIMIT $1`;
 const OF_STREAMS = `SELECT ${EVENT_FIELDS} FROM story_events WHERE story_id = ANY($1::uuid[]) ORDER BY story_id, seq`;
 
+const AFTER_POSITIONS = `SELECT ${EVENT_FIELDS} FROM story_events
+  WHERE EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::int[]) AS p(story_id, after) WHERE p.story_id = story_events.story_id AND story_events.seq > p.after)
+  ORDER BY story_id, seq`;
+
+/** A stream and the last of its events already read. */
+export type StreamPosition = { storyId: string; after: number };
+
 /** Every stream (or those of `storyIds`), each with all its events in order. */
-export async function* readStreamsInBulk(db: BulkStatements, storyIds?: readonly string[]): AsyncGenerator<[string, StoredEvent[]]> {
+export function readStreamsInBulk(db: BulkStatements, storyIds?: readonly string[]): AsyncGenerator<[string, StoredEvent[]]> {
+  return byStream(storyIds ? batchesOf(db, storyIds) : batchesOfEverything(db));
+}
+
+/** The events of each stream after its position, in order; streams with none are left out. */
+export function readStreamsAfter(db: BulkStatements, positions: readonly StreamPosition[]): AsyncGenerator<[string, StoredEvent[]]> {
+  return byStream(batchesAfter(db, positions));
+}
+
+async function* byStream(batches: AsyncIterable<EventRow[]>): AsyncGenerator<[string, StoredEvent[]]> {
   let current: { storyId: string; events: StoredEvent[] } | null = null;
-  for await (const rows of storyIds ? batchesOf(db, storyIds) : batchesOfEverything(db)) {
+  for await (const rows of batches) {
     for (const row of rows) {
       if (current && current.storyId !== row.storyId) {
         yield [current.storyId, current.events];
@@ -50,6 +66,13 @@ async function* batchesOfEverything(db: BulkStatements): AsyncGenerator<EventRow
 async function* batchesOf(db: BulkStatements, storyIds: readonly string[]): AsyncGenerator<EventRow[]> {
   for (let i = 0; i < storyIds.length; i += STREAMS_PER_BATCH) {
     yield await db.query<EventRow>(OF_STREAMS, [storyIds.slice(i, i + STREAMS_PER_BATCH)]);
+  }
+}
+
+async function* batchesAfter(db: BulkStatements, positions: readonly StreamPosition[]): AsyncGenerator<EventRow[]> {
+  for (let i = 0; i < positions.length; i += STREAMS_PER_BATCH) {
+    const some = positions.slice(i, i + STREAMS_PER_BATCH);
+    yield await db.query<EventRow>(AFTER_POSITIONS, [some.map((p) => p.storyId), some.map((p) => p.after)]);
   }
 }
 

@@ -4,12 +4,11 @@
 // catch-up and the renames, and given up and retried whenever it can't be had quickly.
 import type { Database } from "../database/connect.ts";
 import { isLockTimeout } from "../database/connectionErrors.ts";
-import { foldEvents } from "../domain/story.ts";
-import { countEvents, type StoredEvent } from "../eventstore/eventStore.ts";
+import { countEvents } from "../eventstore/eventStore.ts";
 import { withBulkConnection, type BulkStatements } from "./bulkConnection.ts";
-import { addNewStory, loadNewStories, noLines } from "./bulkInsert.ts";
+import { projectStreams } from "./bulkInsert.ts";
+import { StoryCatchUp } from "./catchUp.ts";
 import { readStreamsInBulk } from "./logReader.ts";
-import { planNewStory } from "./projectionPlan.ts";
 import { createNewTables, dropNewTables, finishNewTables, NEW_READ_TABLES, swapInNewTables } from "./shadowTables.ts";
 
 export type Progress = (done: { streams: number; events: number }, total: { streams: number; events: number }) => void;
@@ -19,6 +18,8 @@ export type RebuildOptions = {
   lockTimeoutMs?: number;
   /** swaps tried before rebuild gives up, leaving the live tables as they were (default 100) */
   swapAttempts?: number;
+  /** for tests: what writers do at these points of a rebuild */
+  during?: { built?: () => Promise<void>; swapping?: (attempt: number) => Promise<void> };
 };
 
 export type RebuildResult = {
@@ -26,20 +27,21 @@ export type RebuildResult = {
   events: number;
   /** stories projected again because events were appended to them during the rebuild */
   caughtUp: number;
+  /** of those catch-ups, how many folded the story's whole log; the others folded only the events since the last */
+  refolded: number;
   /** how many times the swap gave way to readers or writers before it took its lock */
   swapRetries: number;
 };
 
-/** Rows per COPY: large enough to amortise round trips, small enough for memory. */
-const ROWS_PER_LOAD = 10_000;
 /** Catch-up rounds before the swap: each one shorter than the last while writers go on. */
 const CATCH_UP_ROUNDS = 5;
 /** A round that found this few stories leaves the rest to the swap. */
 const FEW_STORIES = 20;
 /**
- * The most stories the swap projects under its lock at its first try (about a tenth of a second
- * of work), and one more such share at each next try; with more, it gives the lock up, catches up
- * outside it and tries again at once.
+ * The most whole stories the swap may fold under its lock at its first try (about a tenth of a
+ * second of work; a story brought forward by a few events counts as a fraction of one), and one
+ * more such share at each next try; with more, it gives the lock up, catches up outside it and
+ * tries again at once.
  */
 const MOST_CAUGHT_UP_UNDER_LOCK = 50;
 
@@ -59,15 +61,19 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
         // and rows load on two, so that PostgreSQL parses and stores them on two cores
         const built = await withBulkConnection(db, (reader) =>
           withBulkConnection(db, (secondLoader) =>
-            projectStreams([connection, secondLoader], readStreamsInBulk(reader), (done) => onProgress(done, total)),
+            projectStreams([connection, secondLoader], NEW_READ_TABLES, readStreamsInBulk(reader), { onLoaded: (done) => onProgress(done, total) }),
           ),
         );
         await finishNewTables(connection);
+        await options.during?.built?.();
+
+        const catchUp = new StoryCatchUp(NEW_READ_TABLES);
+        const catchUpSince = async (since: string) => catchUp.stories(connection, await storiesTouchedSince(connection, since));
 
         let caughtUp = 0;
         for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
           const next = await oldestRunningTransaction(connection);
-          const stories = await catchUp(connection, horizon);
+          const stories = await catchUpSince(horizon);
           caughtUp += stories;
           horizon = next;
           if (stories <= FEW_STORIES) break;
@@ -75,20 +81,25 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
 
         const attempts = options.swapAttempts ?? 100;
         for (let attempt = 1; ; attempt++) {
+          let caughtUpUnderLock: string[] = [];
           try {
+            await options.during?.swapping?.(attempt);
             await connection.transaction((tx) =>
               swapInNewTables(tx, options.lockTimeoutMs ?? 200, async () => {
                 // under the lock no writer is between appending and projecting: everything is committed
                 const touched = await storiesTouchedSince(tx, horizon);
                 // readers and writers queue behind the lock: a long catch-up is done outside it
                 // (more with each try, so that writers faster than the catch-up can't hold it off for ever)
-                if (touched.length > MOST_CAUGHT_UP_UNDER_LOCK * attempt && attempt < attempts) throw new TooMuchToCatchUp();
-                caughtUp += await catchUpStories(tx, touched);
+                if (catchUp.costOf(touched) > MOST_CAUGHT_UP_UNDER_LOCK * attempt && attempt < attempts) throw new TooMuchToCatchUp();
+                caughtUpUnderLock = touched;
+                caughtUp += await catchUp.stories(tx, touched);
                 await forgetDeletedStories(tx);
               }),
             );
-            return { ...built, caughtUp, swapRetries: attempt - 1 };
+            return { ...built, caughtUp, refolded: catchUp.refolded, swapRetries: attempt - 1 };
           } catch (error) {
+            // rolled back: what the attempt caught up is gone from the tables, so its states are no guide
+            catchUp.forget(caughtUpUnderLock);
             const tooMuch = error instanceof TooMuchToCatchUp;
             if (!isLockTimeout(error) && !tooMuch) throw error;
             if (attempt >= attempts) {
@@ -96,7 +107,7 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
             }
             if (!tooMuch) await sleep(Math.min(2_000, 50 * attempt) * (0.5 + Math.random()));
             const next = await oldestRunningTransaction(connection);
-            caughtUp += await catchUp(connection, horizon);
+            caughtUp += await catchUpSince(horizon);
             horizon = next;
           }
         }
@@ -108,66 +119,9 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
   );
 }
 
-/**
- * Folds each stream and loads its rows into the new tables, batch after batch, each batch on
- * the next of `loaders`. Loading overlaps folding: at most one load per loader is in flight.
- * Returns how many streams and events it projected.
- */
-async function projectStreams(
-  loaders: readonly BulkStatements[],
-  streams: AsyncIterable<[string, StoredEvent[]]>,
-  onLoaded: (done: { streams: number; events: number }) => void = () => {},
-): Promise<{ streams: number; events: number }> {
-  const done = { streams: 0, events: 0 };
-  let lines = noLines();
-  const loading = loaders.map(() => Promise.resolve());
-  let batches = 0;
-  // progress is reported in the order batches were read, whichever loader finishes first
-  let reported = Promise.resolve();
-  const load = async () => {
-    const batch = lines;
-    const counted = { ...done };
-    lines = noLines();
-    const turn = batches++ % loaders.length;
-    await loading[turn];
-    const loaded = loadNewStories(loaders[turn]!, batch, NEW_READ_TABLES);
-    loading[turn] = loaded;
-    reported = reported.then(() => loaded).then(() => onLoaded(counted));
-    // a failed load is reported by the awaits below, not as an unhandled rejection
-    loaded.catch(() => {});
-    reported.catch(() => {});
-  };
-  for await (const [storyId, events] of streams) {
-    addNewStory(lines, planNewStory(foldEvents(storyId, events)));
-    done.streams++;
-    done.events += events.length;
-    if (lines.rows >= ROWS_PER_LOAD) await load();
-  }
-  await load();
-  await Promise.all(loading);
-  await reported;
-  return done;
-}
-
-/**
- * Projects again, from their whole logs, the stories that events of transactions at or after
- * `horizon` touched. Returns how many.
- */
-async function catchUp(db: BulkStatements, horizon: string): Promise<number> {
-  return catchUpStories(db, await storiesTouchedSince(db, horizon));
-}
-
 async function storiesTouchedSince(db: BulkStatements, horizon: string): Promise<string[]> {
   const touched = await db.query<{ story_id: string }>("SELECT DISTINCT story_id FROM story_events WHERE transaction_id >= $1::xid8", [horizon]);
   return touched.map((row) => row.story_id);
-}
-
-async function catchUpStories(db: BulkStatements, storyIds: readonly string[]): Promise<number> {
-  if (storyIds.length === 0) return 0;
-  // deleting the story row deletes its modules and versions (the foreign keys cascade)
-  await db.query("DELETE FROM stories_rebuild WHERE id = ANY($1::uuid[])", [storyIds]);
-  await projectStreams([db], readStreamsInBulk(db, storyIds));
-  return storyIds.length;
 }
 
 /** Stories deleted during the rebuild took their events with them: their rows go too. */

@@ -115,6 +115,12 @@ export function omit<Row, Field extends keyof Row>(columns: ColumnMap<Row>, fiel
   return Object.fromEntries(Object.entries(columns).filter(([field]) => !(fields as readonly PropertyKey[]).includes(field))) as ColumnMap<Omit<Row, Field>>;
 }
 
+/** The story's row keeps its owner and creation time; a module row changes only in content and time. */
+export const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["userId", "createdAt"]);
+export const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt"]);
+/** A version's label: the one thing a later event changes in a version's row. */
+export const LABEL_COLUMNS = pick(VERSION_COLUMNS, ["storyId", "versionNumber", "label"]);
+
 /** What an INSERT or UPDATE does besides: only when a condition holds; skipping rows already there. */
 export type WriteOptions = { onlyIf?: Prisma.Sql; skipExisting?: boolean };
 
