@@ -3,6 +3,7 @@ import path from "node:path";
 import { readServerPolicy, type ServerPolicy } from "./server/policy.ts";
 import { readLiveLimits, type LiveLimits } from "./live/limits.ts";
 import { readAuthLimits, type AuthLimits } from "./auth/limits.ts";
+import { readAuthSettings, type AuthMode } from "./auth/authMode.ts";
 
 export type Config = {
   port: number;
@@ -27,6 +28,12 @@ export type Config = {
   authLimits: AuthLimits;
   /** one JSON object per line, or readable text */
   logFormat: "json" | "text";
+  /** who signs users in: our own accounts, Supabase Auth, or both (src/auth/authMode.ts) */
+  authMode: AuthMode;
+  /** the Supabase project whose access tokens are accepted; absent → none */
+  supabaseUrl: string | undefined;
+  /** the project's legacy HS256 JWT secret; absent → its JWKS only */
+  supabaseJwtSecret: string | undefined;
 };
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -44,6 +51,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     live: readLiveLimits((name, fallback) => intFrom(env, name, fallback)),
     authLimits: readAuthLimits((name, fallback) => intFrom(env, name, fallback)),
     logFormat: logFormatFrom(env),
+    ...readAuthSettings(env),
   };
 }
 

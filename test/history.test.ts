@@ -31,7 +31,7 @@ let email: string;
 beforeAll(async () => {
   server = await startTestServer();
   ({ token } = await signUpWriter(server));
-  email = (await server.db.prisma.user.findFirstOrThrow()).email;
+  email = (await server.db.prisma.user.findFirstOrThrow()).email ?? expect.unreachable("a signed-up writer has an email");
 });
 afterAll(() => server?.close());
 

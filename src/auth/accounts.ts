@@ -5,16 +5,36 @@ import { StorySparkError, badInput } from "../domain/errors.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 import { passwordProblem } from "./passwordPolicy.ts";
 import type { AuthThrottle } from "./throttle.ts";
+import type { AuthMode } from "./authMode.ts";
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const USERNAME_MAX = 60;
+const EMAIL_MAX = 254;
+export const USERNAME_MAX = 60;
 
-export type AccountServices = { readonly db: Database; readonly throttle: AuthThrottle };
+export type AccountServices = {
+  readonly db: Database;
+  readonly throttle: AuthThrottle;
+  readonly authMode: AuthMode;
+  readonly supabase: { readonly url: string } | null;
+};
 export type SignUpInput = { email: string; username: string; password: string };
 
-export async function signUp({ db, throttle }: AccountServices, input: SignUpInput, address: string | null): Promise<User> {
+/** AUTH_MODE=supabase: accounts are Supabase Auth's, so signing up or in here is refused, saying where to instead. */
+function refuseUnlessLocalAccounts({ authMode, supabase }: AccountServices): void {
+  if (authMode !== "supabase") return;
+  throw new StorySparkError(
+    "LOCAL_AUTH_DISABLED",
+    "this server signs users in with Supabase Auth: sign up and in with Supabase (supabase.auth.signUp, supabase.auth.signInWithPassword …) " +
+      "and send the session's access token as `Authorization: Bearer <token>`",
+    { authProvider: "supabase", ...(supabase ? { supabaseUrl: supabase.url } : {}) },
+  );
+}
+
+export async function signUp(services: AccountServices, input: SignUpInput, address: string | null): Promise<User> {
+  refuseUnlessLocalAccounts(services);
+  const { db, throttle } = services;
   const email = normalizeEmail(input.email);
-  if (email.length > 254 || !EMAIL.test(email)) throw badInput("email", "is not a valid email address");
+  if (!isEmail(email)) throw badInput("email", "is not a valid email address");
   const username = input.username.trim();
   if (username.length === 0) throw badInput("username", "must not be empty");
   if (username.length > USERNAME_MAX) throw badInput("username", `must be at most ${USERNAME_MAX} characters`);
@@ -37,7 +57,9 @@ export async function signUp({ db, throttle }: AccountServices, input: SignUpInp
 
 const emailTaken = () => new StorySparkError("EMAIL_TAKEN", "an account with this email already exists", { field: "email" });
 
-export async function signIn({ db, throttle }: AccountServices, input: { email: string; password: string }, address: string | null): Promise<User> {
+export async function signIn(services: AccountServices, input: { email: string; password: string }, address: string | null): Promise<User> {
+  refuseUnlessLocalAccounts(services);
+  const { db, throttle } = services;
   const email = normalizeEmail(input.email);
   await throttle.beforeSignIn(email, address);
   const user = await db.prisma.user.findUnique({ where: { email } });
@@ -53,6 +75,11 @@ export async function signIn({ db, throttle }: AccountServices, input: { email: 
   const passwordHash = await throttle.hashing(() => hashPassword(input.password));
   await db.prisma.user.updateMany({ where: { id: user.id, passwordHash: user.passwordHash }, data: { passwordHash } });
   return { ...user, passwordHash };
+}
+
+/** Whether a normalised email is one we store. */
+export function isEmail(email: string): boolean {
+  return email.length <= EMAIL_MAX && EMAIL.test(email);
 }
 
 /**

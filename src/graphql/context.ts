@@ -3,7 +3,8 @@ import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { AuthThrottle } from "../auth/throttle.ts";
-import { userOfLiveToken } from "../auth/sessions.ts";
+import type { AuthMode } from "../auth/authMode.ts";
+import { authenticate, type AuthServices, type SupabaseAuth } from "../auth/authentication.ts";
 import type { User } from "../generated/prisma/client.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import type { GenerationService } from "../ai/generations.ts";
@@ -13,15 +14,22 @@ import { createLoaders, type Loaders } from "./loaders.ts";
 
 export type Viewer = {
   readonly id: string;
-  /** the token's `jti`: what signing out of this device revokes */
+  /** what signing out of this device revokes: our token's `jti`, a Supabase token's `session_id` */
   readonly tokenId: string;
   /** when the token expires, in ms since the epoch: a subscription ends then */
   readonly tokenExpiresAt: number;
+  /** until when signing out of this device must be remembered: a Supabase session outlives its tokens */
+  readonly revokedUntil: number;
 };
 
 export type AppServices = {
   readonly db: Database;
+  /** our own tokens: issued by signUp and signIn */
   readonly tokens: TokenService;
+  /** whose tokens are accepted (AUTH_MODE) */
+  readonly authMode: AuthMode;
+  /** the Supabase project whose access tokens are accepted; null in `local` mode */
+  readonly supabase: SupabaseAuth | null;
   readonly pubsub: LivePubSub;
   readonly ai: GenerationService;
   readonly throttle: AuthThrottle;
@@ -61,13 +69,13 @@ export type VerifiedViewer = {
  * says it is, if the token still counts: the one place that decides, for every transport, at
  * connection and at each re-check of a long-lived subscription.
  */
-export async function verifyViewer(services: Pick<AppServices, "db" | "tokens">, authorization: string | null | undefined): Promise<VerifiedViewer> {
+export async function verifyViewer(services: AuthServices, authorization: string | null | undefined): Promise<VerifiedViewer> {
   const token = bearerToken(authorization);
   if (token === null) return { viewer: null, tokenRejected: false, user: null };
-  const claims = await services.tokens.verify(token);
-  const user = claims === null ? null : await userOfLiveToken(services.db, claims);
-  if (claims === null || user === null) return { viewer: null, tokenRejected: true, user: null };
-  return { viewer: { id: claims.userId, tokenId: claims.tokenId, tokenExpiresAt: claims.expiresAt }, tokenRejected: false, user };
+  const authenticated = await authenticate(services, token);
+  if (authenticated === null) return { viewer: null, tokenRejected: true, user: null };
+  const { user, tokenId, expiresAt, revokedUntil } = authenticated;
+  return { viewer: { id: user.id, tokenId, tokenExpiresAt: expiresAt, revokedUntil }, tokenRejected: false, user };
 }
 
 export async function createContext(services: AppServices, client: ClientInfo): Promise<GraphQLContext> {

@@ -4,6 +4,8 @@ import { createServer, type Server } from "node:http";
 import { createYoga } from "graphql-yoga";
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
+import type { AuthMode } from "../auth/authMode.ts";
+import type { SupabaseAuth } from "../auth/authentication.ts";
 import { createAuthThrottle, type AuthThrottle } from "../auth/throttle.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import type { GenerationService } from "../ai/generations.ts";
@@ -25,6 +27,10 @@ import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logge
 export type AppOptions = {
   db: Database;
   tokens: TokenService;
+  /** whose tokens are accepted: `local` when omitted, `both` when omitted with `supabase` set */
+  authMode?: AuthMode;
+  /** the Supabase project whose access tokens are accepted (modes `supabase` and `both`) */
+  supabase?: SupabaseAuth;
   /** throttles signing up and in; in memory with the default limits when omitted */
   throttle?: AuthThrottle;
   pubsub: LivePubSub;
@@ -38,9 +44,13 @@ export type AppOptions = {
 
 export function createApp(options: AppOptions) {
   const logger = options.logger ?? createLogger({ format: "text" });
+  const authMode = options.authMode ?? (options.supabase ? "both" : "local");
+  if (authMode !== "local" && !options.supabase) throw new Error(`auth mode ${authMode} needs a Supabase project`);
   const services: AppServices = {
     db: options.db,
     tokens: options.tokens,
+    authMode,
+    supabase: authMode === "local" ? null : (options.supabase ?? null),
     pubsub: options.pubsub,
     ai: options.ai,
     throttle: options.throttle ?? createAuthThrottle(),

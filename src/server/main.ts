@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { readConfig } from "../config.ts";
 import { openDatabase } from "../database/connect.ts";
 import { createTokenService } from "../auth/tokens.ts";
+import { createSupabaseAuth } from "../auth/authentication.ts";
 import { createAuthThrottle } from "../auth/throttle.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
 import { GenerationService } from "../ai/generations.ts";
@@ -52,6 +53,11 @@ async function main() {
     warn: (message, error) => logger.warn(message, error),
   });
   const tokens = createTokenService({ secret: config.jwtSecret, dataDir: config.dataDir, ttl: config.tokenTtl });
+  // readConfig has made sure a mode other than local has its project
+  const supabase =
+    config.authMode !== "local" && config.supabaseUrl
+      ? createSupabaseAuth({ url: config.supabaseUrl, jwtSecret: config.supabaseJwtSecret, log: (message, error) => logger.warn(message, error) })
+      : undefined;
   const throttle = createAuthThrottle({
     limits: config.authLimits,
     redisUrl: config.redisUrl,
@@ -59,7 +65,7 @@ async function main() {
   });
   const live = createLiveMessaging(config.redisUrl, (message, error) => logger.warn(message, error));
   const ai = new GenerationService(db, live.pubsub, readAiConfig());
-  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, policy: config.policy, live: config.live, logger });
+  const app = createApp({ db, tokens, authMode: config.authMode, supabase, throttle, pubsub: live.pubsub, ai, policy: config.policy, live: config.live, logger });
   const { server } = app;
 
   server.listen(config.port, config.host);
@@ -69,6 +75,7 @@ async function main() {
   const where = [
     db.kind === "pglite" ? `embedded database in ${config.dataDir}` : "PostgreSQL",
     config.redisUrl ? "live updates through Redis" : null,
+    supabase ? `${config.authMode === "both" ? "our accounts and " : ""}Supabase Auth at ${supabase.url}` : null,
     ai.config.apiKey ? `AI: ${ai.config.defaultModel}${ai.config.baseURL ? ` at ${ai.config.baseURL}` : ""}` : "AI generation off (no OPENAI_API_KEY)",
   ]
     .filter(Boolean)

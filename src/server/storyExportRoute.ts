@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Database } from "../database/connect.ts";
-import { verifyViewer, type AppServices } from "../graphql/context.ts";
+import { verifyViewer } from "../graphql/context.ts";
+import type { AuthServices } from "../auth/authentication.ts";
 import { decodeGlobalId } from "../domain/globalIds.ts";
 import type { ErrorCode } from "../domain/errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
@@ -33,7 +34,7 @@ function storyIdIn(request: IncomingMessage): string {
   }
 }
 
-export async function serveStoryExport(services: Pick<AppServices, "db" | "tokens">, logger: Logger, request: IncomingMessage, response: ServerResponse): Promise<void> {
+export async function serveStoryExport(services: AuthServices, logger: Logger, request: IncomingMessage, response: ServerResponse): Promise<void> {
   try {
     await streamStoryExport(services, request, response);
   } catch (error) {
@@ -45,7 +46,7 @@ export async function serveStoryExport(services: Pick<AppServices, "db" | "token
   }
 }
 
-async function streamStoryExport(services: Pick<AppServices, "db" | "tokens">, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function streamStoryExport(services: AuthServices, request: IncomingMessage, response: ServerResponse): Promise<void> {
   if (request.method !== "GET") {
     response.setHeader("allow", "GET");
     return refuse(response, 405, "BAD_USER_INPUT", "an export is read with GET");

@@ -8,7 +8,9 @@ import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
 import { withRequestId } from "./logger.ts";
-import type { LiveConnection, LiveInitialContext, LiveSubscriptions } from "../live/liveSubscriptions.ts";
+import { StorySparkError } from "../domain/errors.ts";
+import { isConnectionLost } from "../database/connectionErrors.ts";
+import type { LiveConnection, LiveInitialContext, LiveSubscriptions, TokenHolder } from "../live/liveSubscriptions.ts";
 
 export type WebSocketOptions = {
   server: Server;
@@ -19,6 +21,14 @@ export type WebSocketOptions = {
   maxPayloadBytes: number;
   log?: (message: string, error: unknown) => void;
 };
+
+/** The WebSocket close code for a server that can't serve now (RFC 6455 registry: "Try Again Later"). */
+const TRY_AGAIN_LATER = 1013;
+
+/** Supabase's keys or the database out of reach while checking a token: SERVICE_UNAVAILABLE over HTTP. */
+function cannotCheckNow(error: unknown): boolean {
+  return (error instanceof StorySparkError && error.code === "SERVICE_UNAVAILABLE") || isConnectionLost(error);
+}
 
 /** What the server keeps per socket: its watched token, or the timer that drops it for having none. */
 type SocketState = { connection: LiveConnection | null; idleTimer: NodeJS.Timeout | null };
@@ -52,7 +62,15 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
           armIdle(socket, () => Object.keys(ctx.subscriptions).length);
           return true;
         }
-        const holder = await live.check(client);
+        let holder: TokenHolder | null;
+        try {
+          holder = await live.check(client);
+        } catch (error) {
+          if (!cannotCheckNow(error)) throw error;
+          // not the token's fault: closed with "try again later", which clients retry (graphql-ws does), not with 4403
+          socket.close(TRY_AGAIN_LATER, "Try again later: the token could not be checked");
+          return false;
+        }
         if (holder === null) return false;
         // expired, revoked or its user deleted while open: closed like a bad token at connection
         const connection = live.connect(client, holder, () => socket.close(CloseCode.Forbidden, "Forbidden: the token is no longer valid"));

@@ -4,6 +4,9 @@ import { print } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { openDatabase, type Database } from "../../src/database/connect.ts";
 import { createTokenService } from "../../src/auth/tokens.ts";
+import { createSupabaseAuth } from "../../src/auth/authentication.ts";
+import type { AuthMode } from "../../src/auth/authMode.ts";
+import type { KeySetTimings } from "../../src/auth/supabaseTokens.ts";
 import { createAuthThrottle, type AuthThrottleOptions } from "../../src/auth/throttle.ts";
 import { createApp } from "../../src/server/app.ts";
 import { developmentPolicy, type ServerPolicy } from "../../src/server/policy.ts";
@@ -55,6 +58,8 @@ export type TestServerOptions = {
   redisUrl?: string;
   /** PostgreSQL: how long a statement may go unanswered (off otherwise, as for the CLI) */
   databaseQueryTimeoutMs?: number;
+  /** accept this Supabase project's access tokens (AUTH_MODE `both` unless `authMode` says otherwise) */
+  supabase?: { url: string; jwtSecret?: string; authMode?: AuthMode; keySet?: Partial<KeySetTimings> };
 };
 
 export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
@@ -74,7 +79,21 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
   const live = createLiveMessaging(options.redisUrl ?? process.env.TEST_REDIS_URL, (message, error) => logger.warn(message, error));
   const throttle = createAuthThrottle(options.auth);
   const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
-  const app = createApp({ db, tokens, throttle, pubsub: live.pubsub, ai, logger, policy: developmentPolicy(options.policy), live: options.live });
+  const supabase = options.supabase
+    ? createSupabaseAuth({ ...options.supabase, log: (message, error) => logger.warn(message, error) })
+    : undefined;
+  const app = createApp({
+    db,
+    tokens,
+    authMode: options.supabase?.authMode,
+    supabase,
+    throttle,
+    pubsub: live.pubsub,
+    ai,
+    logger,
+    policy: developmentPolicy(options.policy),
+    live: options.live,
+  });
   const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;

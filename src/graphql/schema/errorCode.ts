@@ -12,6 +12,9 @@ const ERROR_CODES = {
   NOTHING_TO_REDO: { description: "Redo with no undo left to redo." },
   EMAIL_TAKEN: { description: "Sign-up with an email that has an account." },
   INVALID_CREDENTIALS: { description: "Sign-in with a wrong email or password." },
+  LOCAL_AUTH_DISABLED: {
+    description: "Sign-up or sign-in on a server whose accounts are Supabase Auth's (AUTH_MODE=supabase): sign in with Supabase, and send its access token.",
+  },
   AI_NOT_CONFIGURED: { description: "The server has no AI provider configured." },
   AI_TIMEOUT: { description: "The generation took longer than the server allows." },
   AI_OUTPUT_INVALID: { description: "The model's answer did not fit the module, even after a repair attempt." },

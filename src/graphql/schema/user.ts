@@ -94,7 +94,7 @@ builder.mutationFields((t) => ({
     skipTypeScopes: true,
     description:
       "Makes an account and signs it in: EMAIL_TAKEN when the email has one. Throttled per client address and per email " +
-      "(RATE_LIMITED with retryAfter).",
+      "(RATE_LIMITED with retryAfter). LOCAL_AUTH_DISABLED when the server's accounts are Supabase Auth's.",
     args: { input: t.arg({ type: SignUpInput, required: true, description: "The new account." }) },
     resolve: async (_root, { input }, context) => {
       const user = await signUp(context, input, context.client.address);
@@ -106,7 +106,8 @@ builder.mutationFields((t) => ({
     skipTypeScopes: true,
     description:
       "Signs in: INVALID_CREDENTIALS when the email or password is wrong. Throttled per client address and per email; " +
-      "failures in a row lock the email out from that address for longer each time.",
+      "failures in a row lock the email out from that address for longer each time. LOCAL_AUTH_DISABLED when the server's " +
+      "accounts are Supabase Auth's.",
     args: { input: t.arg({ type: SignInInput, required: true, description: "The account's credentials." }) },
     resolve: async (_root, { input }, context) => {
       const user = await signIn(context, input, context.client.address);
@@ -115,12 +116,14 @@ builder.mutationFields((t) => ({
   }),
   signOut: t.withAuth({ signedIn: true }).field({
     type: SignOutPayload,
-    description: "Revokes the token sent (this device), or every token of the user with allDevices.",
+    description:
+      "Revokes the token sent (this device; a Supabase token's whole session), or every token of the user with allDevices " +
+      "(for a Supabase user: every session signed in until now).",
     args: { input: t.arg({ type: SignOutInput, description: "Omit to revoke the token sent only." }) },
     resolve: async (_root, { input }, context) => {
       const allDevices = input?.allDevices ?? false;
       const { viewer } = context;
-      await signOut(context.db, { userId: viewer.id, tokenId: viewer.tokenId, expiresAt: viewer.tokenExpiresAt }, allDevices);
+      await signOut(context.db, { userId: viewer.id, tokenId: viewer.tokenId, revokedUntil: viewer.revokedUntil }, allDevices);
       return { allDevices };
     },
   }),
