@@ -76,10 +76,14 @@ export async function serverProcess(child: ChildProcess, name: string, ready: Re
   child.stdout?.on("data", (chunk) => (output += chunk));
   child.stderr?.on("data", (chunk) => (output += chunk));
   const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on("data", () => {
+    // once found, no more scanning: the output grows by a line per request (the access log)
+    const look = () => {
       const match = ready.exec(output);
-      if (match) resolve(match[1]!);
-    });
+      if (!match) return;
+      child.stdout?.off("data", look);
+      resolve(match[1]!);
+    };
+    child.stdout?.on("data", look);
     child.once("exit", (code) => reject(new Error(`${name} exited ${code}: ${output}`)));
   });
   return {

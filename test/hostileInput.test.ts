@@ -7,7 +7,8 @@ import { CreateStory, DeleteMetadata, ExportStory, GenerateModule, LabelVersion,
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "./support/fakeOpenAI.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
-import { allowedModels, readAiConfig } from "../src/ai/config.ts";
+import { allowedModels } from "../src/ai/config.ts";
+import { readAiConfig } from "../src/config.ts";
 
 const HostileStories = graphql(`
   query HostileStories($after: String) { stories(first: 2, after: $after) { edges { cursor node { title } } } }

@@ -2,8 +2,6 @@
 // never on the write path, and storyEvents and moduleUpdated subscribers end with every
 // change exactly once, in order, those made during the outage included. And moduleUpdated
 // replays the module changes after a revision, then live ones.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODULES } from "../src/domain/catalogue.ts";
 import { RestoreVersion, StoryEventsFeed, WriteModule } from "./support/documents.ts";
@@ -11,7 +9,7 @@ import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Received } from "./support/live.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
 import { graphql } from "./generated/gql.ts";
-import { freePort } from "./support/processes.ts";
+import { throwawayRedis, type ThrowawayRedis } from "./support/redis.ts";
 
 const ModuleChanges = graphql(`
   subscription ModuleChanges($storyId: ID!, $module: ModuleName, $after: Int) {
@@ -64,47 +62,6 @@ const expectedPairs = (changes: Change[], after: number, only: ModuleName | null
   changes.filter((c) => c.seq > after).flatMap((c) => c.modules.filter((m) => only === null || m === only).map((m) => `${c.seq} ${m}`));
 const receivedPairs = (received: Received<ModuleMessage>) =>
   received.data.map((d) => `${d.moduleUpdated.event.seq} ${d.moduleUpdated.module.name}`);
-
-// ------------------------------------------------------------------ a throwaway Redis
-
-type ThrowawayRedis = { url: string; start(): Promise<void>; kill(): Promise<void> };
-
-/** A redis-server of the test's own on a free port, never the machine's: started, killed and restarted at will. */
-async function throwawayRedis(): Promise<ThrowawayRedis> {
-  const port = await freePort();
-  let child: ChildProcess | null = null;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async start() {
-      const started = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      child = started;
-      let output = "";
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
-        started.stdout!.on("data", (chunk: Buffer) => {
-          output += chunk.toString();
-          if (output.includes("Ready to accept connections")) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        started.once("exit", (code) => {
-          clearTimeout(timer);
-          reject(new Error(`redis-server exited with ${code}: ${output}`));
-        });
-      });
-    },
-    async kill() {
-      const running = child;
-      child = null;
-      if (!running || running.exitCode !== null) return;
-      running.kill("SIGKILL"); // by its pid: this one, and only this one
-      await once(running, "exit");
-    },
-  };
-}
 
 // ------------------------------------------------------------------ the outage
 

@@ -427,12 +427,12 @@ describe("configuration", () => {
   });
 
   it("refuses settings that can't work, saying which and why", () => {
-    expect(() => config({ AUTH_MODE: "supabase" })).toThrow(/^AUTH_MODE=supabase needs SUPABASE_URL/);
-    expect(() => config({ AUTH_MODE: "both" })).toThrow(/^AUTH_MODE=both needs SUPABASE_URL/);
-    expect(() => config({ AUTH_MODE: "firebase", SUPABASE_URL: "https://abcd.supabase.co" })).toThrow(/^AUTH_MODE must be "local", "supabase" or "both"/);
-    expect(() => config({ SUPABASE_URL: "abcd.supabase.co" })).toThrow(/^SUPABASE_URL must be/);
+    expect(() => config({ AUTH_MODE: "supabase" })).toThrow(/^AUTH_MODE: supabase needs SUPABASE_URL/);
+    expect(() => config({ AUTH_MODE: "both" })).toThrow(/^AUTH_MODE: both needs SUPABASE_URL/);
+    expect(() => config({ AUTH_MODE: "firebase", SUPABASE_URL: "https://abcd.supabase.co" })).toThrow(/^AUTH_MODE: must be local, supabase or both, got "firebase"/);
+    expect(() => config({ SUPABASE_URL: "abcd.supabase.co" })).toThrow(/^SUPABASE_URL: is not a URL/);
     expect(() => config({ SUPABASE_URL: "https://abcd.supabase.co/auth/v1" })).toThrow(/without \/auth\/v1/);
-    expect(() => config({ SUPABASE_JWT_SECRET: LEGACY_SECRET })).toThrow(/^SUPABASE_JWT_SECRET needs SUPABASE_URL/);
+    expect(() => config({ SUPABASE_JWT_SECRET: LEGACY_SECRET })).toThrow(/^SUPABASE_JWT_SECRET: needs SUPABASE_URL/);
     expect(() => config({ SUPABASE_URL: "https://abcd.supabase.co", SUPABASE_JWT_SECRET: "short" })).toThrow(/at least 32 characters/);
   });
 
@@ -445,7 +445,7 @@ describe("configuration", () => {
     child.stderr.on("data", (chunk) => (output += chunk));
     const [code] = await once(child, "exit");
     expect(code).toBe(1);
-    expect(output.trim().split("\n")).toEqual([expect.stringMatching(/^AUTH_MODE=supabase needs SUPABASE_URL/)]);
+    expect(output.trim().split("\n")).toEqual([expect.stringMatching(/^AUTH_MODE: supabase needs SUPABASE_URL/)]);
   });
 });
 

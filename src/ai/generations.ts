@@ -14,6 +14,7 @@ import type { DbClient } from "../database/types.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, ModuleDraft } from "../live/pubsub.ts";
 import { allowedModels, costOf, type AiConfig } from "./config.ts";
+import { announceGenerationEnded } from "../analytics/signals.ts";
 import { outputJsonSchema } from "./outputSchema.ts";
 import { PROMPT_VERSION, buildPromptMessages, repairMessage, upstreamModulesOf } from "./prompts.ts";
 import { streamCompletion, type CompletionResult, type ProviderMessage, type StopReason } from "./provider.ts";
@@ -270,6 +271,7 @@ export class GenerationService {
     const promptTokens = sum(calls.map((c) => c.promptTokens));
     const completionTokens = sum(calls.map((c) => c.completionTokens));
     const cost = costs.some((c) => c === null) ? null : sum(costs as number[]);
+    announceGenerationEnded({ model, outcome: outcome.status, calls: calls.length, promptTokens, completionTokens, costUsd: cost });
     await this.db.prisma.$transaction([
       this.db.prisma.aiGeneration.update({
         where: { id: generationId },

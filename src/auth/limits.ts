@@ -1,5 +1,5 @@
 // How much signing up and in is allowed, and how many password hashes run at once; read from
-// AUTH_RATE_LIMIT_* and AUTH_HASH_* (README lists them). Enforced by src/auth/throttle.ts.
+// AUTH_RATE_LIMIT_* and AUTH_HASH_* by src/config.ts (README lists them). Enforced by src/auth/throttle.ts.
 
 /** A count limit of 0 turns that limit off (e.g. the per-address ones behind a proxy that hides client addresses). */
 export type AuthLimits = {
@@ -41,28 +41,3 @@ export const DEFAULT_AUTH_LIMITS: AuthLimits = {
   hashConcurrency: 2,
   hashQueue: 100,
 };
-
-/** The limits from AUTH_RATE_LIMIT_* (and AUTH_HASH_*) variables, defaults for the rest. */
-export function readAuthLimits(intFrom: (name: string, fallback: number) => number): AuthLimits {
-  const d = DEFAULT_AUTH_LIMITS;
-  // durations and the hash slots cannot be 0 (a window of 0 would never end)
-  const positive = (name: string, fallback: number) => {
-    const value = intFrom(name, fallback);
-    if (value === 0) throw new Error(`${name} must be at least 1`);
-    return value;
-  };
-  return {
-    windowSeconds: positive("AUTH_RATE_LIMIT_WINDOW_SECONDS", d.windowSeconds),
-    signInsPerAddress: intFrom("AUTH_RATE_LIMIT_SIGNINS_PER_ADDRESS", d.signInsPerAddress),
-    signUpsPerAddress: intFrom("AUTH_RATE_LIMIT_SIGNUPS_PER_ADDRESS", d.signUpsPerAddress),
-    attemptsPerEmail: intFrom("AUTH_RATE_LIMIT_PER_EMAIL", d.attemptsPerEmail),
-    failuresPerAddress: intFrom("AUTH_RATE_LIMIT_FAILURES_PER_ADDRESS", d.failuresPerAddress),
-    failureWindowSeconds: positive("AUTH_RATE_LIMIT_FAILURE_WINDOW_SECONDS", d.failureWindowSeconds),
-    lockoutAfter: intFrom("AUTH_RATE_LIMIT_LOCKOUT_AFTER", d.lockoutAfter),
-    lockoutSeconds: positive("AUTH_RATE_LIMIT_LOCKOUT_SECONDS", d.lockoutSeconds),
-    lockoutMaxSeconds: positive("AUTH_RATE_LIMIT_LOCKOUT_MAX_SECONDS", d.lockoutMaxSeconds),
-    lockoutResetSeconds: positive("AUTH_RATE_LIMIT_LOCKOUT_RESET_SECONDS", d.lockoutResetSeconds),
-    hashConcurrency: positive("AUTH_HASH_CONCURRENCY", d.hashConcurrency),
-    hashQueue: intFrom("AUTH_HASH_QUEUE", d.hashQueue),
-  };
-}

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { readConfig } from "../config.ts";
+import { ConfigError, readConfig } from "../config.ts";
 import { openDatabase, type Database } from "../database/connect.ts";
 import { DataDirInUseError } from "../database/dataDirLock.ts";
 import { StorySparkError } from "../domain/errors.ts";
@@ -17,7 +17,6 @@ import { importStory } from "../commands/importStory.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
 import { rebuildReadTables } from "../projection/rebuild.ts";
 import { verifyReadTables, verifyStory, type Difference } from "../projection/verify.ts";
-import { pendingMigrations } from "../database/migrations.ts";
 import { OutputClosedError, outputTo } from "./output.ts";
 import { progressReporter } from "./progress.ts";
 
@@ -198,13 +197,7 @@ async function openForCommand(name: string): Promise<Database> {
   const readOnly = READ_ONLY.has(name);
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, purpose: `story-spark ${name}`, migrate: !readOnly });
   if (!readOnly) return db;
-  const pending = await pendingMigrations(async () => {
-    const [table] = await db.prisma.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
-    if (!table?.exists) return null;
-    const rows = await db.prisma.$queryRaw<{ migration_name: string }[]>`
-      SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
-    return rows.map((row) => row.migration_name);
-  }).catch(async (error: unknown) => {
+  const pending = await db.pendingMigrations().catch(async (error: unknown) => {
     await db.close();
     throw error;
   });
@@ -291,7 +284,7 @@ main(process.argv.slice(2)).then(
       console.error(`${error.message}\n\n${USAGE}`);
       process.exitCode = 2;
     } else {
-      const oneLine = error instanceof DataDirInUseError || error instanceof StorySparkError || error instanceof CommandError;
+      const oneLine = error instanceof DataDirInUseError || error instanceof StorySparkError || error instanceof CommandError || error instanceof ConfigError;
       console.error(oneLine ? error.message : error);
       process.exitCode = 1;
     }

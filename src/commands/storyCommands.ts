@@ -23,6 +23,7 @@ import type { DbClient } from "../database/types.ts";
 import { appendAndProject, inAppendTransaction } from "../eventstore/append.ts";
 import { findByIdempotencyKey, recordEvents, type StoredEvent, type StoryEventRow } from "../eventstore/eventStore.ts";
 import { publishStoryChanges } from "../live/publish.ts";
+import { announceEventsAppended } from "../analytics/signals.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import { loadCommandState, type CommandState } from "../projection/loadStoryState.ts";
 import { forgetState, recentState, rememberState } from "./recentStates.ts";
@@ -64,6 +65,7 @@ export type StoryCommandResult = {
 /** Runs the command, then tells the story's subscribers what it appended. */
 export async function runStoryCommand(services: CommandServices, request: StoryCommandRequest): Promise<StoryCommandResult> {
   const result = await executeStoryCommand(services.db, request);
+  if (!result.replayed) announceEventsAppended(result.events.map((event) => event.type));
   publishStoryChanges(services.pubsub, result);
   return result;
 }

@@ -9,7 +9,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { brokenConnections, recogniseBrokenConnections, reportConnectionErrors } from "./connectionErrors.ts";
 import { lockDataDir } from "./dataDirLock.ts";
-import { applyPendingMigrations } from "./migrations.ts";
+import { applyPendingMigrations, pendingMigrations } from "./migrations.ts";
 import { countStatements, type StatementCounter } from "./statementCounter.ts";
 
 export type Database = {
@@ -19,6 +19,10 @@ export type Database = {
   readonly statements: StatementCounter;
   /** the driver beneath Prisma, for bulk work Prisma cannot express (COPY): rebuild's */
   readonly driver: DatabaseDriver;
+  /** applies the pending migrations (on a connection of their own); the names applied */
+  migrate(log?: (line: string) => void): Promise<string[]>;
+  /** the migrations of prisma/migrations the database has not applied, read without changing anything */
+  pendingMigrations(): Promise<string[]>;
   close(): Promise<void>;
 };
 
@@ -119,15 +123,20 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     };
   }
 
-  if (options.migrate !== false) {
+  const migrate = async (log = options.log) => {
     const migrations = migrationDriver();
     try {
-      await applyPendingMigrations(migrations.factory, options.log ? { log: options.log } : {});
+      return (await applyPendingMigrations(migrations.factory, log ? { log } : {})).applied;
+    } finally {
+      await migrations.end();
+    }
+  };
+  if (options.migrate !== false) {
+    try {
+      await migrate();
     } catch (error) {
       await closeDriver();
       throw error;
-    } finally {
-      await migrations.end();
     }
   }
 
@@ -137,6 +146,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     prisma,
     statements,
     driver,
+    migrate,
+    pendingMigrations: () =>
+      pendingMigrations(async () => {
+        const [table] = await prisma.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
+        if (!table?.exists) return null;
+        const rows = await prisma.$queryRaw<{ migration_name: string }[]>`
+          SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+        return rows.map((row) => row.migration_name);
+      }),
     async close() {
       await prisma.$disconnect();
       await closeDriver();

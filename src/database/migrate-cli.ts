@@ -8,7 +8,7 @@
 
 import path from "node:path";
 
-import { readConfig } from "../config.ts";
+import { ConfigError, readConfig } from "../config.ts";
 import { openDatabase } from "./connect.ts";
 import { DataDirInUseError } from "./dataDirLock.ts";
 import { createMigration } from "./migrations.ts";
@@ -71,7 +71,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.exitCode = 2;
     return;
   }
-  if (error instanceof DataDirInUseError) {
+  if (error instanceof DataDirInUseError || error instanceof ConfigError) {
     console.error(error.message);
     process.exitCode = 1;
     return;

@@ -47,6 +47,21 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
 }
 
 /**
+ * The code the client is answered for an error, found without masking or logging it (for the
+ * metrics, which see errors before they are masked): the same decisions as maskError.
+ */
+export function errorCodeOf(error: unknown): string {
+  const given = error instanceof GraphQLError ? error.extensions?.code : undefined;
+  if (typeof given === "string") return given;
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (original instanceof StorySparkError) return original.code;
+  if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) return "GRAPHQL_VALIDATION_FAILED";
+  if (original instanceof Error && original.name === "PothosValidationError") return "BAD_USER_INPUT";
+  if (isConnectionLost(original)) return "SERVICE_UNAVAILABLE";
+  return "INTERNAL_SERVER_ERROR";
+}
+
+/**
  * Values in the document that do not fit their input type: BAD_USER_INPUT, as the same values sent
  * as variables are. Every other rule's errors say the document does not fit the schema.
  */

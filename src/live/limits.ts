@@ -1,4 +1,5 @@
-// What a live client may hold open, and how long the server waits on it (README lists the variables).
+// What a live client may hold open, and how long the server waits on it (read in src/config.ts; README lists the variables).
+// The largest WebSocket message is the HTTP body limit (MAX_BODY_BYTES), not a limit of its own.
 
 export type LiveLimits = {
   /** open subscriptions on one WebSocket (MAX_SUBSCRIPTIONS_PER_SOCKET) */
@@ -26,17 +27,3 @@ export const DEFAULT_LIVE_LIMITS: LiveLimits = {
   pingIntervalMs: 30_000,
   catchUpConcurrency: 2,
 };
-
-/** The largest WebSocket message is the HTTP body limit (MAX_BODY_BYTES, src/server/policy.ts), not a limit of its own. */
-export function readLiveLimits(int: (name: string, fallback: number) => number): LiveLimits {
-  const d = DEFAULT_LIVE_LIMITS;
-  return {
-    maxSubscriptionsPerSocket: int("MAX_SUBSCRIPTIONS_PER_SOCKET", d.maxSubscriptionsPerSocket),
-    maxSubscriptionsPerUser: int("MAX_SUBSCRIPTIONS_PER_USER", d.maxSubscriptionsPerUser),
-    viewerRecheckMs: int("SUBSCRIPTION_RECHECK_MS", d.viewerRecheckMs),
-    connectionInitWaitMs: int("WS_CONNECTION_INIT_TIMEOUT_MS", d.connectionInitWaitMs),
-    anonymousIdleMs: int("WS_ANONYMOUS_IDLE_MS", d.anonymousIdleMs),
-    pingIntervalMs: int("WS_PING_INTERVAL_MS", d.pingIntervalMs),
-    catchUpConcurrency: int("CATCHUP_CONCURRENCY", d.catchUpConcurrency),
-  };
-}

@@ -1,6 +1,6 @@
 // Every open subscription, over WebSocket or SSE, in one place: counted per socket and per
 // user, ended when its token runs out or stops being good, and all ended when the server stops.
-import { GraphQLError, type ExecutionResult } from "graphql";
+import { GraphQLError, getOperationAST, type DocumentNode, type ExecutionResult } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { StorySparkError } from "../domain/errors.ts";
 import type { GraphQLContext, Viewer } from "../graphql/context.ts";
@@ -99,6 +99,20 @@ export class LiveSubscriptions {
     return open;
   }
 
+  /** Subscriptions open now, counted by transport and subscription field (the metrics' gauge). */
+  openByKind(): { transport: LiveTransport; field: string; open: number }[] {
+    const counts = new Map<string, { transport: LiveTransport; field: string; open: number }>();
+    for (const connection of this.connections) {
+      for (const { kind } of connection.subscriptions) {
+        const key = `${kind.transport} ${kind.field}`;
+        const entry = counts.get(key) ?? { ...kind, open: 0 };
+        entry.open++;
+        counts.set(key, entry);
+      }
+    }
+    return [...counts.values()];
+  }
+
   /** Starts watching a client's token until `close()` or `revoke()`. */
   connect(client: ClientInfo, holder: TokenHolder, onRevoked: () => void): LiveConnection {
     const connection = new LiveConnection(this, client, holder, onRevoked);
@@ -138,7 +152,8 @@ export class LiveSubscriptions {
             this.release(viewer.id, socket); // refused by its resolver (NOT_FOUND …): nothing to watch
             return result;
           }
-          return this.track(result, viewer, context.client, socket);
+          const kind: SubscriptionKind = { transport: socket ? "websocket" : "sse", field: rootFieldOf(args.document, args.operationName) };
+          return this.track(result, viewer, context.client, socket, kind);
         });
       },
     };
@@ -184,8 +199,14 @@ export class LiveSubscriptions {
   }
 
   /** SSE has no socket: each of its subscriptions is a connection of its own, revoked with UNAUTHENTICATED. */
-  private track(source: AsyncIterable<ExecutionResult>, viewer: Viewer, client: ClientInfo, socket: LiveConnection | null): AsyncIterableIterator<ExecutionResult> {
-    const subscription = new LiveSubscription(source[Symbol.asyncIterator](), () => {
+  private track(
+    source: AsyncIterable<ExecutionResult>,
+    viewer: Viewer,
+    client: ClientInfo,
+    socket: LiveConnection | null,
+    kind: SubscriptionKind,
+  ): AsyncIterableIterator<ExecutionResult> {
+    const subscription = new LiveSubscription(source[Symbol.asyncIterator](), kind, () => {
       connection.subscriptions.delete(subscription);
       if (socket === null) connection.close();
       this.release(viewer.id, socket);
@@ -240,9 +261,11 @@ class LiveSubscription implements AsyncIterableIterator<ExecutionResult> {
 
   private readonly source: AsyncIterator<ExecutionResult>;
   private readonly onFinish: () => void;
+  readonly kind: SubscriptionKind;
 
-  constructor(source: AsyncIterator<ExecutionResult>, onFinish: () => void) {
+  constructor(source: AsyncIterator<ExecutionResult>, kind: SubscriptionKind, onFinish: () => void) {
     this.source = source;
+    this.kind = kind;
     this.onFinish = onFinish;
   }
 
@@ -297,6 +320,15 @@ class LiveSubscription implements AsyncIterableIterator<ExecutionResult> {
     void Promise.resolve(this.source.return?.()).catch(() => {});
     this.onFinish();
   }
+}
+
+export type LiveTransport = "websocket" | "sse";
+type SubscriptionKind = { transport: LiveTransport; field: string };
+
+/** The subscription's field (`storyEvents`, `moduleUpdated` …): a subscription has exactly one root field. */
+function rootFieldOf(document: DocumentNode, operationName: string | null | undefined): string {
+  const selection = getOperationAST(document, operationName)?.selectionSet.selections[0];
+  return selection?.kind === "Field" ? selection.name.value : "unknown";
 }
 
 /** Whose the viewer's token is and when it runs out, as the context decided. */

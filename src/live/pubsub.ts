@@ -57,6 +57,8 @@ export type LiveMessaging = {
   listenerCount(): number;
   /** publishes Redis refused or could not take (the writes were unaffected; subscribers recover from the log) */
   publishFailures(): number;
+  /** Resolves when Redis answers a PING within the time, rejects otherwise; in-process messaging always answers. */
+  ping(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -79,6 +81,7 @@ export function createLiveMessaging(
       pubsub: createPubSub<LiveTopics>({ eventTarget: counted.target }),
       listenerCount: counted.count,
       publishFailures: () => 0,
+      ping: async () => {},
       close: async () => {},
     };
   }
@@ -99,7 +102,24 @@ export function createLiveMessaging(
     publishFailures++;
     report(error);
   };
-  for (const client of [publishClient, subscribeClient]) client.on("error", report);
+  // ioredis emits "error" at every reconnection attempt (and prints "[ioredis] Unhandled error
+  // event" itself where no one listens): an outage is one line when it starts and one when it ends
+  const where = redisAddress(redisUrl);
+  let down = false;
+  let lastFailure = "";
+  const connectionFailed = (error: unknown) => {
+    if (!isUnreachable(error)) return report(error);
+    lastFailure = reasonOf(error);
+    if (down) return;
+    down = true;
+    onError(`Redis at ${where} unreachable (${reasonOf(error)}); retrying with back-off up to ${REDIS_RECONNECT_MAX_MS / 1000} s, live messages stay in this instance meanwhile`, undefined);
+  };
+  for (const client of [publishClient, subscribeClient]) client.on("error", connectionFailed);
+  publishClient.on("ready", () => {
+    if (!down) return;
+    down = false;
+    onError(`Redis at ${where} answers again`, undefined);
+  });
   const reconnected = new EventTarget();
   setMaxListeners(0, reconnected);
   subscribeClient.on("ready", () => {
@@ -125,6 +145,19 @@ export function createLiveMessaging(
     pubsub: createPubSub<LiveTopics>({ eventTarget: counted.target }),
     listenerCount: counted.count,
     publishFailures: () => publishFailures,
+    async ping(timeoutMs) {
+      // down: say why at once, rather than wait in the queue of a connection being retried
+      if (down) throw new Error(`unreachable (${lastFailure})`);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          publishClient.ping(),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async close() {
       await new Promise((resolve) => setImmediate(resolve));
       await Promise.all([leave(publishClient), leave(subscribeClient)]);
@@ -180,6 +213,31 @@ function catching(client: Redis, reports: Record<Unawaited, (error: unknown) => 
       };
     },
   });
+}
+
+/** host:port of a Redis URL, never its password. */
+function redisAddress(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || 6379}`;
+  } catch {
+    return "(REDIS_URL)";
+  }
+}
+
+/** Errors that say Redis can't be reached (as opposed to one command failing). */
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE"]);
+
+function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (typeof code === "string" && UNREACHABLE.has(code)) || (error instanceof Error && /connect ETIMEDOUT|Connection is closed/.test(error.message));
+}
+
+/** The short reason: an errno code when there is one. */
+function reasonOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string") return code;
+  return error instanceof Error ? error.message : String(error);
 }
 
 function onceEvery(intervalMs: number, log: (error: unknown) => void): (error: unknown) => void {

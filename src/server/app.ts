@@ -1,7 +1,8 @@
 // The application: graphql-yoga on /graphql — GraphiQL, POST and GET, Server-Sent Events —
 // and graphql-ws (graphql-transport-ws) on the same port and path, through the same envelop pipeline.
-import { createServer, type Server } from "node:http";
-import { createYoga } from "graphql-yoga";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { getOperationAST, type DocumentNode } from "graphql";
+import { createYoga, type Plugin } from "graphql-yoga";
 import type { Database } from "../database/connect.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { AuthMode } from "../auth/authMode.ts";
@@ -22,7 +23,11 @@ import { catchUpLimiter } from "../live/catchUpLimiter.ts";
 import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
 import { isStoryExportRequest, serveStoryExport } from "./storyExportRoute.ts";
-import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logger.ts";
+import { createLogger, inRequest, logFields, noteOperationName, requestIdFrom, withRequestId, type Logger, type RequestFacts } from "./logger.ts";
+import { createMetrics, METRICS_ENDPOINT } from "./metrics.ts";
+import { createReadiness, READINESS_ENDPOINT, useReadiness } from "./readiness.ts";
+import { startedAlready, type Startup } from "./startup.ts";
+import type { Tracing } from "./tracing.ts";
 
 export type AppOptions = {
   db: Database;
@@ -40,7 +45,19 @@ export type AppOptions = {
   policy?: ServerPolicy;
   /** open subscriptions and WebSockets: caps, re-checks, timeouts; defaults when omitted */
   live?: Partial<LiveLimits>;
+  /** what the server still waits for before it serves GraphQL (the database, at start); ready when omitted */
+  startup?: Startup;
+  /** PING of the Redis that carries live messages, for /readiness; omitted without Redis */
+  redisPing?: ((timeoutMs: number) => Promise<void>) | undefined;
+  /** /metrics: the bearer token it wants, and whether to add the process's own metrics (the server's, once) */
+  metrics?: { token?: string | undefined; processMetrics?: boolean };
+  /** OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set (src/server/tracing.ts) */
+  tracing?: Tracing | null;
 };
+
+/** Probes and scrapes: answered while the server starts, and logged at debug level only. */
+const HEALTH_ENDPOINT = "/health";
+const OPERATIONS_ENDPOINTS = new Set([HEALTH_ENDPOINT, READINESS_ENDPOINT, METRICS_ENDPOINT]);
 
 export function createApp(options: AppOptions) {
   const logger = options.logger ?? createLogger({ format: "text" });
@@ -69,9 +86,13 @@ export function createApp(options: AppOptions) {
     },
     (message, error) => logger.warn(message, error),
   );
+  const startup = options.startup ?? startedAlready();
+  const metrics = createMetrics({ db: services.db, live, token: options.metrics?.token, production: policy.production, processMetrics: options.metrics?.processMetrics ?? false });
+  const readiness = createReadiness({ db: services.db, startup, redisPing: options.redisPing });
   const yoga = createYoga<InitialContext>({
     schema,
     graphqlEndpoint: "/graphql",
+    healthCheckEndpoint: HEALTH_ENDPOINT,
     graphiql: policy.graphiql ? { subscriptionsProtocol: "WS", title: "Story Spark" } : false,
     landingPage: false,
     // yoga logs every error it sees masked, expected ones too: ours are logged by maskError, once
@@ -79,23 +100,45 @@ export function createApp(options: AppOptions) {
     cors: corsOf(policy),
     multipart: false,
     // the snapshot last: an operation the others refuse never opens a transaction
-    plugins: [useInputHygiene(), ...policyPlugins(policy), useErrorCodes(), live.plugin(), useReadSnapshot(services.db)],
+    plugins: [
+      ...metrics.plugins,
+      useReadiness(readiness),
+      ...(options.tracing ? [options.tracing.plugin] : []),
+      useOperationNames(),
+      useInputHygiene(),
+      ...policyPlugins(policy),
+      useErrorCodes(),
+      live.plugin(),
+      useReadSnapshot(services.db),
+    ],
     context: (initial) => createContext(services, clientInfoOf(initial)),
     maskedErrors: {
       maskError: (error, message) => maskError(error, message, (unexpected) => logger.error("unexpected error", unexpected)),
     },
   });
-  const handler = limitRequestBodies(
-    (request, response) =>
-      withRequestId(requestIdFrom(request.headers["x-request-id"]), () =>
-        isStoryExportRequest(request) ? serveStoryExport(services, logger, request, response) : yoga(request, response),
-      ),
-    policy.maxBodyBytes,
-  );
-  const server: Server = createServer(handler);
+  const serve = limitRequestBodies((request, response) => {
+    const waiting = startup.waitingFor();
+    if (waiting !== null && !OPERATIONS_ENDPOINTS.has(pathOf(request))) return answerStarting(response, waiting);
+    if (isStoryExportRequest(request)) return serveStoryExport(services, logger, request, response);
+    return yoga(request, response);
+  }, policy.maxBodyBytes);
+  const logged: RequestListener = (request, response) =>
+    withRequestId(requestIdFrom(request.headers["x-request-id"]), (facts) => {
+      logWhenAnswered(logger, request, response, facts);
+      serve(request, response);
+    });
+  const server: Server = createServer(options.tracing ? options.tracing.wrap(logged) : logged);
   applyServerTimeouts(server);
 
-  const webSockets = serveWebSockets({ server, yoga, live, maxPayloadBytes: policy.maxBodyBytes, log: (message, error) => logger.debug(message, error) });
+  const webSockets = serveWebSockets({
+    server,
+    yoga,
+    live,
+    maxPayloadBytes: policy.maxBodyBytes,
+    log: (message, error) => logger.debug(message, error),
+    notReady: () => startup.waitingFor(),
+    onErrors: metrics.countErrors,
+  });
 
   return {
     yoga,
@@ -103,8 +146,11 @@ export function createApp(options: AppOptions) {
     schema,
     /** every open subscription, over SSE and WebSocket */
     live,
+    /** the metrics' registry (what /metrics serves) */
+    metrics: metrics.registry,
     /** Ends every subscription (SSE and WebSocket), closes the WebSockets, stops taking connections; HTTP requests in flight finish. */
     async close() {
+      metrics.close();
       live.close();
       await webSockets.close();
       await new Promise<void>((resolve) => {
@@ -118,4 +164,43 @@ export function createApp(options: AppOptions) {
       });
     },
   };
+}
+
+/** Each operation's name, for the request's access log line (over WebSocket, each operation is its own "request"). */
+function useOperationNames(): Plugin {
+  const note = ({ args }: { args: { document: DocumentNode; operationName?: string | null | undefined } }) =>
+    noteOperationName(getOperationAST(args.document, args.operationName)?.name?.value);
+  return { onExecute: note, onSubscribe: note };
+}
+
+function pathOf(request: IncomingMessage): string {
+  return new URL(request.url ?? "/", "http://localhost").pathname;
+}
+
+/** GraphQL while the server waits for its database: 503, retryable, saying what it waits for. */
+function answerStarting(response: ServerResponse, waiting: string): void {
+  const body = JSON.stringify({ errors: [{ message: `the server is starting: ${waiting}; try again shortly`, extensions: { code: "SERVICE_UNAVAILABLE" } }] });
+  response.writeHead(503, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "retry-after": "5" });
+  response.end(body);
+}
+
+/**
+ * One line per request when its answer is sent or the client left: method, path (never the query
+ * string: GET queries carry documents), status, duration and the operation. Probes and scrapes
+ * only at debug level: they come every few seconds and say nothing new.
+ */
+function logWhenAnswered(logger: Logger, request: IncomingMessage, response: ServerResponse, facts: RequestFacts): void {
+  const started = performance.now();
+  response.once("close", () => {
+    const path = pathOf(request);
+    const fields = logFields({
+      method: request.method ?? "",
+      path,
+      status: response.statusCode,
+      durationMs: Math.round(performance.now() - started),
+      ...(facts.operationName ? { operation: facts.operationName } : {}),
+      ...(response.writableFinished ? {} : { aborted: true }),
+    });
+    inRequest(facts, () => (OPERATIONS_ENDPOINTS.has(path) ? logger.debug("request", fields) : logger.info("request", fields)));
+  });
 }

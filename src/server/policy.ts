@@ -9,7 +9,7 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { useAPQ } from "@graphql-yoga/plugin-apq";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { blockFieldSuggestionsPlugin } from "@escape.tech/graphql-armor-block-field-suggestions";
-import { DEFAULT_DOCUMENT_LIMITS, DOCUMENT_LIMIT_SETTINGS, useDocumentLimits, type DocumentLimits } from "../graphql/documentLimits.ts";
+import { DEFAULT_DOCUMENT_LIMITS, useDocumentLimits, type DocumentLimits } from "../graphql/documentLimits.ts";
 
 export type ServerPolicy = {
   /** NODE_ENV=production: no introspection, no field suggestions, no GraphiQL unless asked, CSRF header on GET, CORS only from the allow-list */
@@ -40,34 +40,6 @@ export function developmentPolicy(overrides: Partial<ServerPolicy> = {}): Server
     apq: true,
     ...overrides,
   };
-}
-
-export function readServerPolicy(env: NodeJS.ProcessEnv, intFrom: (name: string, fallback: number) => number): ServerPolicy {
-  const production = env.NODE_ENV === "production";
-  const limits = Object.fromEntries(
-    Object.entries(DOCUMENT_LIMIT_SETTINGS).map(([limit, name]) => [limit, positive(name, intFrom(name, DEFAULT_DOCUMENT_LIMITS[limit as keyof DocumentLimits]))]),
-  ) as DocumentLimits;
-  const trustedDocuments = env.TRUSTED_DOCUMENTS ? readTrustedDocuments(env.TRUSTED_DOCUMENTS) : null;
-  return {
-    production,
-    graphiql: env.GRAPHIQL ? booleanFrom("GRAPHIQL", env.GRAPHIQL) : !production,
-    corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean) : production ? [] : null,
-    maxBodyBytes: positive("MAX_BODY_BYTES", intFrom("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-    documentLimits: limits,
-    trustedDocuments,
-    apq: env.APQ ? booleanFrom("APQ", env.APQ) : trustedDocuments === null,
-  };
-}
-
-function positive(name: string, value: number): number {
-  if (value < 1) throw new Error(`${name} must be at least 1, got ${value}`);
-  return value;
-}
-
-function booleanFrom(name: string, raw: string): boolean {
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
-  throw new Error(`${name} must be true or false, got "${raw}"`);
 }
 
 /** A manifest of `{ "<sha256 hash>": "<document>" }`, as GraphQL Code Generator's client preset writes with `persistedDocuments: true`. */

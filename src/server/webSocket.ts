@@ -20,6 +20,10 @@ export type WebSocketOptions = {
   /** the largest message a client may send: the HTTP body limit */
   maxPayloadBytes: number;
   log?: (message: string, error: unknown) => void;
+  /** why the server can't take operations yet (still starting); null when it can */
+  notReady?: () => string | null;
+  /** told the errors of every answer sent (the metrics count them) */
+  onErrors?: (operationName: string | null | undefined, errors: readonly unknown[]) => void;
 };
 
 /** The WebSocket close code for a server that can't serve now (RFC 6455 registry: "Try Again Later"). */
@@ -33,7 +37,7 @@ function cannotCheckNow(error: unknown): boolean {
 /** What the server keeps per socket: its watched token, or the timer that drops it for having none. */
 type SocketState = { connection: LiveConnection | null; idleTimer: NodeJS.Timeout | null };
 
-export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () => {} }: WebSocketOptions) {
+export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () => {}, notReady = () => null, onErrors = () => {} }: WebSocketOptions) {
   const limits = live.limits;
   // ws answers a larger frame with close 1009 before reading it whole
   const webSockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxPayloadBytes });
@@ -56,6 +60,11 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
       // a token that is sent must be good, as the context decides: refused at connection (close 4403), not later
       onConnect: async (ctx) => {
         const { socket, request } = ctx.extra;
+        const waiting = notReady();
+        if (waiting !== null) {
+          socket.close(TRY_AGAIN_LATER, "Try Again Later: the server is starting");
+          return false;
+        }
         const client = clientInfoOf({ connectionParams: ctx.connectionParams ?? {}, socketAddress: request.socket.remoteAddress ?? null });
         if (client.authorization === null) {
           sockets.set(socket, { connection: null, idleTimer: null });
@@ -85,6 +94,10 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         sockets.delete(ctx.extra.socket);
       },
       onComplete: (ctx) => armIdle(ctx.extra.socket, () => Object.keys(ctx.subscriptions).length),
+      onNext: (_ctx, _id, payload, _args, result) => {
+        if (result.errors?.length) onErrors(payload.operationName, result.errors);
+      },
+      onError: (_ctx, _id, payload, errors) => onErrors(payload.operationName, errors),
       // one id per operation: what it logs, and its unexpected errors' answers, carry it
       execute: (args) => withRequestId(null, () => (args.rootValue as EnvelopedRoot).execute(args)),
       subscribe: (args) => withRequestId(null, () => (args.rootValue as EnvelopedRoot).subscribe(args)),

@@ -10,7 +10,11 @@ export function databaseEnv(database: TestDatabase): NodeJS.ProcessEnv {
   return { ...process.env, DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "" };
 }
 
-export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+/**
+ * Starts the server and resolves with its URL once it logs it: when ready, or (`until: "listening"`)
+ * as soon as it listens, before its database answers.
+ */
+export async function startServerProcess(env: NodeJS.ProcessEnv, { until = "ready" }: { until?: "ready" | "listening" } = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ["--experimental-strip-types", "src/server/main.ts"], {
     env: { PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["pipe", "pipe", "pipe"],
@@ -21,11 +25,11 @@ export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<Server
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no URL logged: ${output}`)), 60_000);
     const look = () => {
-      const match = /ready at (http:\/\/\S+\/graphql)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
+      const match = (until === "ready" ? /ready at (http:\/\/\S+\/graphql)/ : /listening at (http:\/\/\S+\/graphql)/).exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout.off("data", look); // the output grows by a line per request (the access log)
+      resolve(match[1]!);
     };
     child.stdout.on("data", look);
     child.once("exit", (code) => {

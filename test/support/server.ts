@@ -14,7 +14,8 @@ import { createLogger } from "../../src/server/logger.ts";
 import { createLiveMessaging, type LiveMessaging } from "../../src/live/pubsub.ts";
 import type { LiveLimits } from "../../src/live/limits.ts";
 import { GenerationService } from "../../src/ai/generations.ts";
-import { readAiConfig, type AiConfig } from "../../src/ai/config.ts";
+import type { AiConfig } from "../../src/ai/config.ts";
+import { readAiConfig } from "../../src/config.ts";
 import { createTestDatabase, type TestDatabase } from "./databases.ts";
 
 export type GraphQLResponse<T> = {
@@ -60,6 +61,8 @@ export type TestServerOptions = {
   databaseQueryTimeoutMs?: number;
   /** accept this Supabase project's access tokens (AUTH_MODE `both` unless `authMode` says otherwise) */
   supabase?: { url: string; jwtSecret?: string; authMode?: AuthMode; keySet?: Partial<KeySetTimings> };
+  /** /metrics wants this bearer token (open otherwise, as in development) */
+  metricsToken?: string;
 };
 
 export async function startTestServer(existing?: TestDatabase, options: TestServerOptions = {}): Promise<TestServer> {
@@ -76,7 +79,8 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     warn: (message, error) => logger.warn(message, error),
   });
   const tokens = createTokenService({ secret: TEST_TOKEN_SECRET, dataDir: database.dataDir, ttl: "1h" });
-  const live = createLiveMessaging(options.redisUrl ?? process.env.TEST_REDIS_URL, (message, error) => logger.warn(message, error));
+  const redisUrl = options.redisUrl ?? process.env.TEST_REDIS_URL;
+  const live = createLiveMessaging(redisUrl, (message, error) => logger.warn(message, error));
   const throttle = createAuthThrottle(options.auth);
   const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
   const supabase = options.supabase
@@ -93,6 +97,8 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     logger,
     policy: developmentPolicy(options.policy),
     live: options.live,
+    redisPing: redisUrl ? (timeoutMs) => live.ping(timeoutMs) : undefined,
+    metrics: { token: options.metricsToken },
   });
   const { server } = app;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
