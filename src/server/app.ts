@@ -19,6 +19,7 @@ import { DEFAULT_LIVE_LIMITS, type LiveLimits } from "../live/limits.ts";
 import { catchUpLimiter } from "../live/catchUpLimiter.ts";
 import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
+import { GRAPHIQL_OPTIONS, graphiqlRenderer } from "./graphiqlPage.ts";
 import { isStoryExportRequest, serveStoryExport } from "./storyExportRoute.ts";
 import { createLogger, requestIdFrom, withRequestId, type Logger } from "./logger.ts";
 
@@ -62,7 +63,8 @@ export function createApp(options: AppOptions) {
   const yoga = createYoga<InitialContext>({
     schema,
     graphqlEndpoint: "/graphql",
-    graphiql: policy.graphiql ? { subscriptionsProtocol: "WS", title: "Story Spark" } : false,
+    graphiql: policy.graphiql ? GRAPHIQL_OPTIONS : false,
+    renderGraphiQL: graphiqlRenderer(),
     landingPage: false,
     // yoga logs every error it sees masked, expected ones too: ours are logged by maskError, once
     logging: { ...logger, error: logger.debug },
