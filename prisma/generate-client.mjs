@@ -1,5 +1,6 @@
 // Generates the Prisma client (src/generated/prisma) without Prisma's native engines:
 // `prisma generate` never runs the schema engine, but wants its path to name an existing file.
+import "../src/requireNode.mjs";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";

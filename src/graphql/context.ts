@@ -95,7 +95,8 @@ function loadersReadingThrough(reader: DbClient, viewer: Viewer | null, user: Us
   return loaders;
 }
 
-function bearerToken(authorization: string | null | undefined): string | null {
+/** The token of an Authorization value, with or without its `Bearer ` scheme; null when there is none. */
+export function bearerToken(authorization: string | null | undefined): string | null {
   if (!authorization) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   return match?.[1] ?? authorization.trim();

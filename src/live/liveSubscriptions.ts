@@ -13,21 +13,28 @@ export type TokenHolder = { userId: string; expiresAt: number | null };
 /** Asks the context again whether a client's token is still good: null when it is not. */
 export type CheckClient = (client: ClientInfo) => Promise<TokenHolder | null>;
 
-/** What a WebSocket adds to yoga's initial context: its watched connection. */
-export type LiveInitialContext = { liveConnection?: LiveConnection };
+/** One WebSocket, as the caps and re-checks see it. */
+export type LiveSocket = {
+  /** subscriptions admitted on it, counted against its cap whoever's token signed them in; some may still be starting */
+  admitted: number;
+  /** its watched token, when connection_init carried one */
+  readonly connection: LiveConnection | null;
+};
+
+/** What a WebSocket adds to yoga's initial context. */
+export type LiveInitialContext = { liveSocket?: LiveSocket };
 
 const RECHECK_CONCURRENCY = 8;
 /** setTimeout's longest delay; a later expiry is re-armed when it fires */
 const LONGEST_TIMER_MS = 2_147_483_647;
 
 /**
- * One client's token, watched while it has subscriptions open: a WebSocket (all its
- * subscriptions share the token of connection_init) or one SSE request.
+ * One client's token, watched while it has subscriptions open: a WebSocket signed in at
+ * connection_init (all its subscriptions share that token), or one subscription that brought its
+ * own token (an SSE request, a WebSocket operation with `extensions.headers`).
  */
 export class LiveConnection {
   readonly subscriptions = new Set<LiveSubscription>();
-  /** admitted, counted against the caps; some may still be starting */
-  admitted = 0;
   private expiryTimer: NodeJS.Timeout | null = null;
   private ended = false;
 
@@ -132,7 +139,7 @@ export class LiveSubscriptions {
         const context = args.contextValue as unknown as GraphQLContext & LiveInitialContext;
         const viewer = context.viewer;
         if (viewer === null) return; // scope auth answers UNAUTHENTICATED
-        const socket = context.liveConnection ?? null;
+        const socket = context.liveSocket ?? null;
         const refused = this.refusal(viewer.id, socket);
         if (refused) {
           setResultAndStopExecution({ errors: [graphQLErrorOf(refused)] });
@@ -169,7 +176,7 @@ export class LiveSubscriptions {
     }
   }
 
-  private refusal(userId: string, socket: LiveConnection | null): StorySparkError | null {
+  private refusal(userId: string, socket: LiveSocket | null): StorySparkError | null {
     const { maxSubscriptionsPerSocket, maxSubscriptionsPerUser } = this.limits;
     if (socket && socket.admitted >= maxSubscriptionsPerSocket) {
       return new StorySparkError("RATE_LIMITED", `at most ${maxSubscriptionsPerSocket} subscriptions per connection`, {
@@ -186,32 +193,38 @@ export class LiveSubscriptions {
     return null;
   }
 
-  private admit(userId: string, socket: LiveConnection | null): void {
+  private admit(userId: string, socket: LiveSocket | null): void {
     this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
     if (socket) socket.admitted++;
   }
 
-  private release(userId: string, socket: LiveConnection | null): void {
+  private release(userId: string, socket: LiveSocket | null): void {
     const left = (this.perUser.get(userId) ?? 1) - 1;
     if (left > 0) this.perUser.set(userId, left);
     else this.perUser.delete(userId);
     if (socket) socket.admitted--;
   }
 
-  /** SSE has no socket: each of its subscriptions is a connection of its own, revoked with UNAUTHENTICATED. */
+  /**
+   * On a socket signed in at connection_init, the socket's token is watched (revoked: the socket
+   * closes). A subscription that brought its own token (SSE, a WebSocket operation's headers) is a
+   * connection of its own, watched and re-checked the same way, and revoked with UNAUTHENTICATED.
+   */
   private track(
     source: AsyncIterable<ExecutionResult>,
     viewer: Viewer,
     client: ClientInfo,
-    socket: LiveConnection | null,
+    socket: LiveSocket | null,
     kind: SubscriptionKind,
   ): AsyncIterableIterator<ExecutionResult> {
+    const socketConnection = socket?.connection && socket.connection.client.authorization === client.authorization ? socket.connection : null;
     const subscription = new LiveSubscription(source[Symbol.asyncIterator](), kind, () => {
       connection.subscriptions.delete(subscription);
-      if (socket === null) connection.close();
+      if (socketConnection === null) connection.close();
       this.release(viewer.id, socket);
     });
-    const connection = socket ?? this.connect(client, tokenHolderOf(viewer), () => subscription.end({ errors: [graphQLErrorOf(UNAUTHENTICATED())] }));
+    const connection =
+      socketConnection ?? this.connect(client, tokenHolderOf(viewer), () => subscription.end({ errors: [graphQLErrorOf(UNAUTHENTICATED())] }));
     connection.subscriptions.add(subscription);
     if (this.closed) subscription.end(null);
     return subscription;

@@ -22,6 +22,7 @@ import { DEFAULT_LIVE_LIMITS, type LiveLimits } from "../live/limits.ts";
 import { catchUpLimiter } from "../live/catchUpLimiter.ts";
 import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
+import { GRAPHIQL_OPTIONS, graphiqlRenderer } from "./graphiqlPage.ts";
 import { isStoryExportRequest, serveStoryExport } from "./storyExportRoute.ts";
 import { createLogger, inRequest, logFields, noteOperationName, requestIdFrom, withRequestId, type Logger, type RequestFacts } from "./logger.ts";
 import { createMetrics, METRICS_ENDPOINT } from "./metrics.ts";
@@ -93,7 +94,8 @@ export function createApp(options: AppOptions) {
     schema,
     graphqlEndpoint: "/graphql",
     healthCheckEndpoint: HEALTH_ENDPOINT,
-    graphiql: policy.graphiql ? { subscriptionsProtocol: "WS", title: "Story Spark" } : false,
+    graphiql: policy.graphiql ? GRAPHIQL_OPTIONS : false,
+    renderGraphiQL: graphiqlRenderer(),
     landingPage: false,
     // yoga logs every error it sees masked, expected ones too: ours are logged by maskError, once
     logging: { ...logger, error: logger.debug },

@@ -1,16 +1,18 @@
-// graphql-ws (graphql-transport-ws) on the HTTP server's port and path, through yoga's envelop pipeline,
-// with what a socket may cost: message size, time to say hello, idle time without a token, pings.
+// graphql-ws (graphql-transport-ws) on the HTTP server's port and path, through yoga's envelop pipeline:
+// who a socket is (its connection_init's token, else each operation's own), and what a socket may
+// cost: message size, time to say hello, idle time without a token, pings, subscriptions.
 import type { Server } from "node:http";
-import type { ExecutionArgs } from "graphql";
+import { GraphQLError, type ExecutionArgs } from "graphql";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import { clientInfoOf, type InitialContext } from "./clientInfo.ts";
+import { clientInfoOf, operationAuthorizationOf, type InitialContext } from "./clientInfo.ts";
 import { withRequestId } from "./logger.ts";
 import { StorySparkError } from "../domain/errors.ts";
 import { isConnectionLost } from "../database/connectionErrors.ts";
-import type { LiveConnection, LiveInitialContext, LiveSubscriptions, TokenHolder } from "../live/liveSubscriptions.ts";
+import { bearerToken } from "../graphql/context.ts";
+import type { LiveInitialContext, LiveSocket, LiveSubscriptions, TokenHolder } from "../live/liveSubscriptions.ts";
 
 export type WebSocketOptions = {
   server: Server;
@@ -34,8 +36,8 @@ function cannotCheckNow(error: unknown): boolean {
   return (error instanceof StorySparkError && error.code === "SERVICE_UNAVAILABLE") || isConnectionLost(error);
 }
 
-/** What the server keeps per socket: its watched token, or the timer that drops it for having none. */
-type SocketState = { connection: LiveConnection | null; idleTimer: NodeJS.Timeout | null };
+/** What the server keeps per socket: its subscriptions' count, its watched token, or the timer that drops it for having none. */
+type SocketState = LiveSocket & { idleTimer: NodeJS.Timeout | null };
 
 export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () => {}, notReady = () => null, onErrors = () => {} }: WebSocketOptions) {
   const limits = live.limits;
@@ -67,7 +69,7 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         }
         const client = clientInfoOf({ connectionParams: ctx.connectionParams ?? {}, socketAddress: request.socket.remoteAddress ?? null });
         if (client.authorization === null) {
-          sockets.set(socket, { connection: null, idleTimer: null });
+          sockets.set(socket, { admitted: 0, connection: null, idleTimer: null });
           armIdle(socket, () => Object.keys(ctx.subscriptions).length);
           return true;
         }
@@ -83,7 +85,7 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         if (holder === null) return false;
         // expired, revoked or its user deleted while open: closed like a bad token at connection
         const connection = live.connect(client, holder, () => socket.close(CloseCode.Forbidden, "Forbidden: the token is no longer valid"));
-        sockets.set(socket, { connection, idleTimer: null });
+        sockets.set(socket, { admitted: 0, connection, idleTimer: null });
         return true;
       },
       onClose: (ctx) => {
@@ -104,11 +106,20 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
       onSubscribe: async (ctx, _id, params) => {
         const state = sockets.get(ctx.extra.socket);
         if (state && !state.connection) armIdle(ctx.extra.socket, () => Object.keys(ctx.subscriptions).length);
+        // GraphiQL sends its Headers tab with each operation, not at connection_init
+        const operation = operationAuthorizationOf(params.extensions);
+        if (!operation.ok) return [unauthenticated(operation.reason)];
+        const connection = state?.connection ?? null;
+        // a socket signed in at connection_init is that viewer for everything it runs: an operation may repeat its token, not bring another
+        if (connection && operation.authorization !== null && bearerToken(operation.authorization) !== bearerToken(connection.client.authorization)) {
+          return [unauthenticated("this connection is signed in with another token (its connection_init's): send that one in extensions.headers, or none")];
+        }
         const initial: InitialContext & LiveInitialContext = {
           connectionParams: ctx.connectionParams ?? {},
           socketAddress: ctx.extra.request.socket.remoteAddress ?? null,
           params,
-          ...(state?.connection ? { liveConnection: state.connection } : {}),
+          ...(connection === null && operation.authorization !== null ? { operationAuthorization: operation.authorization } : {}),
+          ...(state ? { liveSocket: state } : {}),
         };
         const enveloped = yoga.getEnveloped(initial);
         const document = enveloped.parse(params.query);
@@ -144,6 +155,10 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
       await wsServer.dispose();
     },
   };
+}
+
+function unauthenticated(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "UNAUTHENTICATED" } });
 }
 
 type OperationResult = ReturnType<NonNullable<Parameters<typeof useServer>[0]["execute"]>>;

@@ -64,10 +64,11 @@ export function wsClient(httpUrl: string, token: string | null): Client & { clos
   return Object.assign(client, { closeCodes });
 }
 
-export function subscribeWs<T, V>(client: Client, document: TypedDocumentNode<T, V>, variables: V): Subscription<T> {
+/** `headers` go in the operation's `extensions.headers`, as GraphiQL sends its Headers tab. */
+export function subscribeWs<T, V>(client: Client, document: TypedDocumentNode<T, V>, variables: V, headers?: Record<string, unknown>): Subscription<T> {
   const received = new Received<T>();
   const stop = client.subscribe<T>(
-    { query: print(document), variables: variables as Record<string, unknown> },
+    { query: print(document), variables: variables as Record<string, unknown>, ...(headers ? { extensions: { headers } } : {}) },
     {
       next: (result) => received.push(result as GraphQLResponse<T>),
       error: (error) => {
