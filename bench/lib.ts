@@ -65,7 +65,8 @@ export async function startServer(env: NodeJS.ProcessEnv, options: { v8HeapDefau
  */
 async function startArguments(root: string): Promise<string[]> {
   const manifest = JSON.parse(await fs.readFile(path.join(root, "package.json"), "utf8")) as { scripts: { start: string } };
-  const [command, ...args] = manifest.scripts.start.trim().split(/\s+/);
+  // `exec node …`: the shell gives way to node, so that signals to `npm start` reach the server
+  const [command, ...args] = manifest.scripts.start.trim().replace(/^exec\s+/, "").split(/\s+/);
   if (command !== "node") throw new Error(`npm start runs "${manifest.scripts.start}"; the benchmarks expect "node <flags> <entry>"`);
   return args;
 }
