@@ -1,4 +1,5 @@
 // The server's configuration, read once from the environment (README lists every variable).
+import fs from "node:fs";
 import path from "node:path";
 import { readServerPolicy, type ServerPolicy } from "./server/policy.ts";
 import { readLiveLimits, type LiveLimits } from "./live/limits.ts";
@@ -10,6 +11,12 @@ export type Config = {
   dataDir: string;
   /** PostgreSQL; absent → embedded PGlite in dataDir */
   databaseUrl: string | undefined;
+  /** PostgreSQL for migrations and the CLI: a direct (or session-pooled) connection; databaseUrl when unset */
+  directUrl: string | undefined;
+  /** apply pending migrations on start; off: refuse to start while any is pending */
+  migrateOnStart: boolean;
+  /** PEM certificates the PostgreSQL server's certificate must chain to (src/database/connectionConfig.ts) */
+  databaseSslCa: string | undefined;
   /** HS256 secret; absent → generated once and kept in dataDir */
   jwtSecret: string | undefined;
   tokenTtl: string;
@@ -35,6 +42,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || "localhost",
     dataDir: path.resolve(env.DATA_DIR || ".data"),
     databaseUrl: env.DATABASE_URL || undefined,
+    directUrl: directUrlFrom(env),
+    migrateOnStart: booleanFrom(env, "MIGRATE_ON_START", true),
+    databaseSslCa: sslCaFrom(env),
     jwtSecret: env.JWT_SECRET || undefined,
     tokenTtl: env.TOKEN_TTL || "30d",
     databasePoolSize: intFrom(env, "DATABASE_POOL_SIZE", 20),
@@ -51,6 +61,37 @@ function logFormatFrom(env: NodeJS.ProcessEnv): "json" | "text" {
   const raw = env.LOG_FORMAT || (env.NODE_ENV === "production" ? "json" : "text");
   if (raw !== "json" && raw !== "text") throw new Error(`LOG_FORMAT must be "json" or "text", got "${raw}"`);
   return raw;
+}
+
+function directUrlFrom(env: NodeJS.ProcessEnv): string | undefined {
+  if (!env.DIRECT_URL) return env.DATABASE_URL || undefined;
+  // without DATABASE_URL the server would use the embedded database and the CLI another one
+  if (!env.DATABASE_URL) throw new Error("DIRECT_URL is set but DATABASE_URL is not: set both (or neither, for the embedded database)");
+  return env.DIRECT_URL;
+}
+
+/** DATABASE_SSL_CA: the certificates themselves (PEM), or the path of a file holding them. */
+function sslCaFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.DATABASE_SSL_CA?.trim();
+  if (!raw) return undefined;
+  // inline; a platform that can't hold newlines in a variable may have them written as \n
+  if (raw.startsWith("-----BEGIN")) return raw.includes("\n") ? raw : raw.replaceAll("\\n", "\n");
+  let pem: string;
+  try {
+    pem = fs.readFileSync(raw, "utf8");
+  } catch (error) {
+    throw new Error(`DATABASE_SSL_CA: cannot read ${raw}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error(`DATABASE_SSL_CA: ${raw} holds no PEM certificate`);
+  return pem;
+}
+
+function booleanFrom(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

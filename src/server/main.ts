@@ -1,7 +1,7 @@
-// `npm start`: opens the database (applying migrations), serves /graphql, stops cleanly on SIGTERM/SIGINT.
+// `npm start`: opens the database (applying migrations unless MIGRATE_ON_START=false), serves /graphql, stops cleanly on SIGTERM/SIGINT.
 import { once } from "node:events";
 import { readConfig } from "../config.ts";
-import { openDatabase } from "../database/connect.ts";
+import { DatabaseNotMigratedError, openDatabase } from "../database/connect.ts";
 import { createTokenService } from "../auth/tokens.ts";
 import { createAuthThrottle } from "../auth/throttle.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
@@ -44,6 +44,10 @@ async function main() {
   surviveStrayFailures(logger);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
+    directUrl: config.directUrl,
+    sslCa: config.databaseSslCa,
+    // off: migrations are a release step (npm run db:migrate); a server never starts on a database behind its code
+    migrate: config.migrateOnStart ? true : "require",
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
     queryTimeoutMs: config.databaseQueryTimeoutMs,
@@ -98,6 +102,7 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(error instanceof Error ? error.message : error);
+  if (error instanceof DatabaseNotMigratedError) console.error(`Not starting: ${error.message} (MIGRATE_ON_START=false: the server applies none itself)`);
+  else console.error(error instanceof Error ? error.message : error);
   process.exit(1);
 });
