@@ -13,7 +13,6 @@ import { DEFAULT_PRICES, type AiConfig, type Price } from "./ai/config.ts";
 import { MODULES, type ModuleName } from "./domain/catalogue.ts";
 import type { LogLevel } from "./server/logger.ts";
 
-
 export type Config = {
   /** NODE_ENV=production */
   production: boolean;
@@ -145,7 +144,8 @@ const origins = z
 
 /** PEM text itself, or the path of a file that holds it. */
 const pem = z.string().transform((raw, ctx) => {
-  if (raw.includes("-----BEGIN ")) return raw;
+  // inline; a platform that can't hold newlines in a variable may have them written as \n
+  if (raw.includes("-----BEGIN ")) return raw.includes("\n") ? raw.trim() : raw.trim().replaceAll("\\n", "\n");
   let content: string;
   try {
     content = fs.readFileSync(raw, "utf8");
@@ -341,6 +341,10 @@ function shown(raw: string): string {
 /** What no single variable can say wrong by itself. */
 function crossChecks(env: Environment): string[] {
   const problems: string[] = [];
+  // without DATABASE_URL the server would use the embedded database and the CLI another one
+  if (env.DIRECT_URL && !env.DATABASE_URL) {
+    problems.push(`DIRECT_URL: is set but DATABASE_URL is not: set both, or neither for the embedded database (for example DATABASE_URL=postgresql://postgres@127.0.0.1:5432/story_spark)`);
+  }
   try {
     authSettingsOf(env);
   } catch (error) {

@@ -45,7 +45,7 @@ describe("the CLI without a database to run on", TIMEOUT, () => {
 
   it("refuses a DATA_DIR that holds no database, in one line, and creates nothing there", async () => {
     for (const command of [["verify"], ["events", "--story", randomUUID()], ["rebuild"]]) {
-      const result = await cli(command, { DATA_DIR: empty, DATABASE_URL: "" });
+      const result = await cli(command, { DATA_DIR: empty, DATABASE_URL: "", DIRECT_URL: "" });
       expect(result.code, command.join(" ")).toBe(1);
       expect(result.stderr).toMatch(/^no database in .*story-spark-cli-/);
       expect(oneLine(result.stderr)).toBe(true);
@@ -60,7 +60,7 @@ describe("the CLI without a database to run on", TIMEOUT, () => {
     await pglite.query("SELECT 1");
     await pglite.close();
     for (const command of [["verify"], ["export", "--story", randomUUID()]]) {
-      const result = await cli(command, { DATA_DIR: dataDir, DATABASE_URL: "" });
+      const result = await cli(command, { DATA_DIR: dataDir, DATABASE_URL: "", DIRECT_URL: "" });
       expect(result.code, command.join(" ")).toBe(1);
       expect(result.stderr).toMatch(/the database is not migrated .* run npm run db:migrate first/);
       expect(oneLine(result.stderr)).toBe(true);
@@ -79,7 +79,7 @@ describe("the CLI on a database with stories", TIMEOUT, () => {
   let token: string;
   let storyId: string;
   let otherId: string;
-  const env = () => ({ DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "" });
+  const env = () => ({ DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "", DIRECT_URL: server.database.directUrl ?? "" });
 
   beforeAll(async () => {
     ({ server, token } = await startServerWithWriter());

@@ -129,7 +129,7 @@ describe("a database from before content by reference", TIMEOUT, () => {
       await sql.close();
     }
 
-    const db = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
+    const db = await openDatabase({ databaseUrl: database.databaseUrl, directUrl: database.directUrl, dataDir: database.dataDir });
     try {
       const versions = await db.prisma.$queryRaw<{ version_number: number; full_snapshot: unknown; inputs: unknown }[]>`
         SELECT version_number, full_snapshot, inputs FROM story_version_snapshots WHERE story_id = ${storyId}::uuid ORDER BY version_number`;
@@ -206,10 +206,10 @@ async function writeOldStory(query: (text: string, values: unknown[]) => Promise
 /** The test database, opened directly: what the migrations and the old rows go through. */
 async function connect(database: TestDatabase) {
   if (backend === "postgres") {
-    const client = new pg.Client({ connectionString: database.databaseUrl });
+    const client = new pg.Client({ connectionString: database.directUrl });
     await client.connect();
     return {
-      factory: new PrismaPg({ connectionString: database.databaseUrl }),
+      factory: new PrismaPg({ connectionString: database.directUrl }),
       query: (text: string, values: unknown[]) => client.query(text, values),
       close: () => client.end(),
     };

@@ -32,7 +32,7 @@ describe.skipIf(backend === "pglite")("database connections that die", () => {
   beforeAll(async () => {
     startedAt = Date.now();
     server = await startTestServer(undefined, { logLines });
-    admin = new pg.Client({ connectionString: server.database.databaseUrl });
+    admin = new pg.Client({ connectionString: server.database.directUrl });
     await admin.connect();
     ({ token } = await signUpWriter(server));
   });

@@ -219,7 +219,7 @@ describe("export and import", () => {
 });
 
 function cliEnv() {
-  return { ...process.env, DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "" };
+  return { ...process.env, DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "", DIRECT_URL: server.database.directUrl ?? "" };
 }
 
 function uuidOf(globalId: string): string {

@@ -163,7 +163,7 @@ describe("after 500 random operations on a few stories", () => {
 describe("the verify and rebuild commands", () => {
   const cli = (command: string) =>
     run(process.execPath, ["--experimental-strip-types", "src/cli/story-spark.ts", command], {
-      env: { ...process.env, DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "" },
+      env: { ...process.env, DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.databaseUrl ?? "", DIRECT_URL: server.database.directUrl ?? "" },
     }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,

@@ -190,7 +190,7 @@ describe("one answer, one revision", () => {
 
   it.skipIf(backend === "pglite")("readers whose connections are killed answer whole or SERVICE_UNAVAILABLE, never mixed, and the pool recovers", async () => {
     const storyId = await createStory(server, token, "Read while connections die");
-    const admin = new pg.Client({ connectionString: server.database.databaseUrl });
+    const admin = new pg.Client({ connectionString: server.database.directUrl });
     await admin.connect();
     const answers: Answer[] = [];
     let reading = true;

@@ -230,11 +230,16 @@ describe("rebuild", () => {
   });
 
   it("one at a time: a second rebuild is refused with a clear message, in this process and from another connection", async () => {
-    const first = rebuildReadTables(server.db);
+    let building!: () => void;
+    const leaseHeld = new Promise<void>((resolve) => (building = resolve));
+    // it reports progress only once it holds the lease
+    const first = rebuildReadTables(server.db, () => building());
     await expect(rebuildReadTables(server.db)).rejects.toThrow(/another rebuild of the read tables is running/);
     if (backend === "postgres") {
-      // another process would open its own connections: the database itself keeps it out
-      const other = await openDatabase({ databaseUrl: server.database.databaseUrl, dataDir: server.database.dataDir, migrate: false });
+      // another process (the CLI, on the direct URL) would open its own connections: the database itself keeps it out
+      // (once the first holds its lease: through a pooler its first connection may come later than the other's)
+      await leaseHeld;
+      const other = await openDatabase({ databaseUrl: server.database.directUrl, dataDir: server.database.dataDir, migrate: false });
       try {
         await expect(rebuildReadTables(other)).rejects.toThrow(/another rebuild of the read tables is running/);
       } finally {

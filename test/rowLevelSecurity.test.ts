@@ -103,10 +103,12 @@ async function createSupabaseLikeDatabase(): Promise<TestDatabase> {
     for (const sql of supabaseGrants(OWNER_ROLE)) await client.query(sql);
   });
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "story-spark-test-"));
-  // The server logs in as the test cluster's user and acts as OWNER_ROLE from the start.
+  // The server logs in as the test cluster's user and acts as OWNER_ROLE from the start: a startup
+  // parameter, which a pooler doesn't pass on, so this database is reached directly in every pass.
   url.searchParams.set("options", `-c role=${OWNER_ROLE}`);
   return {
     databaseUrl: url.toString(),
+    directUrl: url.toString(),
     dataDir,
     async drop() {
       await withClient(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));

@@ -4,8 +4,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, readConfig } from "../config.ts";
-import { openDatabase, type Database } from "../database/connect.ts";
+import { DatabaseNotMigratedError, openDatabase, type Database } from "../database/connect.ts";
 import { DataDirInUseError } from "../database/dataDirLock.ts";
+import { DatabaseConfigError } from "../database/connectionConfig.ts";
 import { StorySparkError } from "../domain/errors.ts";
 import { readStream, type StoredEvent } from "../eventstore/eventStore.ts";
 import { START, parseCheckpoint, readAllAfter, type GlobalCheckpoint } from "../eventstore/globalFeed.ts";
@@ -34,7 +35,7 @@ commands:
   export --story ID [--format json|markdown] [--output FILE]
   import FILE --owner EMAIL                          a JSON export as a new story of that user
 
-ID is a story's GraphQL id or its uuid. The database is DATABASE_URL, or the embedded one
+ID is a story's GraphQL id or its uuid. The database is DIRECT_URL (else DATABASE_URL), or the embedded one
 in DATA_DIR (default ./.data), which must not be open in a running server at the same time.
 events, replay, verify and export only read: they never migrate the database, and refuse
 one that is not migrated (npm run db:migrate). An unknown story, file or data folder is an
@@ -195,17 +196,19 @@ async function openForCommand(name: string): Promise<Database> {
     throw new CommandError(`no database in ${path.resolve(config.dataDir)}: DATA_DIR must be the folder the server keeps its embedded database in (or set DATABASE_URL)`);
   }
   const readOnly = READ_ONLY.has(name);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, purpose: `story-spark ${name}`, migrate: !readOnly });
-  if (!readOnly) return db;
-  const pending = await db.pendingMigrations().catch(async (error: unknown) => {
-    await db.close();
+  try {
+    // the CLI's work is long and session-bound (migrations, rebuild's COPY): the direct URL, never a transaction pooler
+    return await openDatabase({
+      databaseUrl: config.directUrl,
+      sslCa: config.databaseSslCa,
+      dataDir: config.dataDir,
+      purpose: `story-spark ${name}`,
+      migrate: readOnly ? "require" : true,
+    });
+  } catch (error) {
+    if (error instanceof DatabaseNotMigratedError) throw new CommandError(`${error.message}; ${name} only reads`);
     throw error;
-  });
-  if (pending.length > 0) {
-    await db.close();
-    throw new CommandError(`the database is not migrated (${pending.length} migration(s) to apply, ${pending.at(-1)} the last): run npm run db:migrate first; ${name} only reads`);
   }
-  return db;
 }
 
 function storyIdFrom(value: string | boolean | undefined): string {
@@ -284,7 +287,12 @@ main(process.argv.slice(2)).then(
       console.error(`${error.message}\n\n${USAGE}`);
       process.exitCode = 2;
     } else {
-      const oneLine = error instanceof DataDirInUseError || error instanceof StorySparkError || error instanceof CommandError || error instanceof ConfigError;
+      const oneLine =
+        error instanceof DataDirInUseError ||
+        error instanceof StorySparkError ||
+        error instanceof CommandError ||
+        error instanceof ConfigError ||
+        error instanceof DatabaseConfigError;
       console.error(oneLine ? error.message : error);
       process.exitCode = 1;
     }

@@ -8,6 +8,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapt
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { brokenConnections, recogniseBrokenConnections, reportConnectionErrors } from "./connectionErrors.ts";
+import { assertMigratable, connectionConfig } from "./connectionConfig.ts";
 import { lockDataDir } from "./dataDirLock.ts";
 import { applyPendingMigrations, pendingMigrations } from "./migrations.ts";
 import { countStatements, type StatementCounter } from "./statementCounter.ts";
@@ -29,11 +30,19 @@ export type Database = {
 export type DatabaseDriver = { readonly kind: "postgres"; readonly pool: pg.Pool } | { readonly kind: "pglite"; readonly pglite: PGlite };
 
 export type DatabaseOptions = {
+  /** PostgreSQL for the pool; a transaction-mode pooler will do (nothing here keeps session state) */
   databaseUrl?: string | undefined;
+  /** PostgreSQL for migrations, which hold a session lock: not through a transaction-mode pooler; databaseUrl when omitted */
+  directUrl?: string | undefined;
+  /** PEM certificates the PostgreSQL server's certificate must chain to (src/database/connectionConfig.ts) */
+  sslCa?: string | undefined;
   dataDir: string;
   poolSize?: number;
-  /** apply pending migrations before use (default true) */
-  migrate?: boolean;
+  /**
+   * Pending migrations: apply them before use (true, the default), leave them (false), or refuse
+   * a database that has any ("require": DatabaseNotMigratedError, and nothing is applied).
+   */
+  migrate?: boolean | "require";
   /** who holds the embedded database, shown to a second process */
   purpose?: string;
   log?: (line: string) => void;
@@ -65,7 +74,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // 'error', and without a listener that event would end the process. Its request fails
     // (SERVICE_UNAVAILABLE, see src/graphql/errors.ts) and pg-pool drops the dead client.
     const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
+      ...connectionConfig(options.databaseUrl, options.sslCa),
       max: options.poolSize ?? 20,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
@@ -93,10 +102,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     factory = recogniseBrokenConnections(new PrismaPg(pool), broken, noteBreak);
     driver = { kind, pool };
     closeDriver = () => pool.end();
-    const url = options.databaseUrl;
-    // migrations may run long: they get their own connection, without the statement timeout
+    const url = options.directUrl || options.databaseUrl;
+    const sslCa = options.sslCa;
+    // migrations may run long: they get their own connection, without the statement timeout,
+    // to the direct URL, since the engine's lock is a session's
     migrationDriver = () => {
-      const migrationPool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+      assertMigratable(url);
+      const migrationPool = new pg.Pool({ ...connectionConfig(url, sslCa), max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
       migrationPool.on("error", noteBreak);
       migrationPool.on("connect", (client) => client.on("error", noteBreak));
       return { factory: new PrismaPg(migrationPool), end: () => migrationPool.end() };
@@ -131,7 +143,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await migrations.end();
     }
   };
-  if (options.migrate !== false) {
+  if (options.migrate === true || options.migrate === undefined) {
     try {
       await migrate();
     } catch (error) {
@@ -141,23 +153,46 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 
   const prisma = new PrismaClient({ adapter: countStatements(factory, statements) });
+  if (options.migrate === "require") {
+    try {
+      const pending = await pendingMigrations(() => appliedMigrations(prisma));
+      if (pending.length > 0) throw new DatabaseNotMigratedError(pending);
+    } catch (error) {
+      await prisma.$disconnect();
+      await closeDriver();
+      throw error;
+    }
+  }
   return {
     kind,
     prisma,
     statements,
     driver,
     migrate,
-    pendingMigrations: () =>
-      pendingMigrations(async () => {
-        const [table] = await prisma.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
-        if (!table?.exists) return null;
-        const rows = await prisma.$queryRaw<{ migration_name: string }[]>`
-          SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
-        return rows.map((row) => row.migration_name);
-      }),
+    pendingMigrations: () => pendingMigrations(() => appliedMigrations(prisma)),
     async close() {
       await prisma.$disconnect();
       await closeDriver();
     },
   };
+}
+
+/** A database some migrations of prisma/migrations have not been applied to, opened with `migrate: "require"`. */
+export class DatabaseNotMigratedError extends Error {
+  override name = "DatabaseNotMigratedError";
+  readonly code = "DATABASE_NOT_MIGRATED";
+  readonly pending: readonly string[];
+  constructor(pending: readonly string[]) {
+    super(`the database is not migrated (${pending.length} migration(s) to apply, ${pending.at(-1)} the last): run npm run db:migrate first`);
+    this.pending = pending;
+  }
+}
+
+/** The migrations the database records as applied; null when it has no `_prisma_migrations` (nothing applied). */
+async function appliedMigrations(prisma: PrismaClient): Promise<string[] | null> {
+  const [table] = await prisma.$queryRaw<{ exists: boolean }[]>`SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists`;
+  if (!table?.exists) return null;
+  const rows = await prisma.$queryRaw<{ migration_name: string }[]>`
+    SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;
+  return rows.map((row) => row.migration_name);
 }

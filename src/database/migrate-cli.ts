@@ -3,13 +3,16 @@
 //   npm run db:migrate                apply pending migrations
 //   npm run db:migration -- <name>     write a new migration from prisma/schema.prisma
 //
-// deploy uses PostgreSQL when DATABASE_URL is set, otherwise the PGlite
-// database in $DATA_DIR/pglite (DATA_DIR defaults to ./.data).
+// deploy uses PostgreSQL when DATABASE_URL is set (through DIRECT_URL when that is set too: the
+// migration lock is a session's, which a transaction-mode pooler can't hold), otherwise the PGlite
+// database in $DATA_DIR/pglite (DATA_DIR defaults to ./.data). It is the release step of a
+// deployment that starts its servers with MIGRATE_ON_START=false.
 
 import path from "node:path";
 
 import { ConfigError, readConfig } from "../config.ts";
 import { openDatabase } from "./connect.ts";
+import { DatabaseConfigError } from "./connectionConfig.ts";
 import { DataDirInUseError } from "./dataDirLock.ts";
 import { createMigration } from "./migrations.ts";
 
@@ -18,11 +21,12 @@ const USAGE = "usage: migrate-cli.ts deploy | migrate-cli.ts create <name>";
 async function deploy(): Promise<void> {
   const config = readConfig();
   const started = performance.now();
-  const target = config.databaseUrl ? `PostgreSQL ${redactUrl(config.databaseUrl)}` : `PGlite ${path.join(config.dataDir, "pglite")}`;
+  const target = config.directUrl ? `PostgreSQL ${redactUrl(config.directUrl)}` : `PGlite ${path.join(config.dataDir, "pglite")}`;
   const applied: string[] = [];
   // openDatabase applies what is pending, and holds the embedded database's lock while it does
   const db = await openDatabase({
-    databaseUrl: config.databaseUrl,
+    databaseUrl: config.directUrl,
+    sslCa: config.databaseSslCa,
     dataDir: config.dataDir,
     purpose: "story-spark db:migrate",
     log: (line) => {
@@ -49,7 +53,7 @@ function redactUrl(url: string): string {
     if (parsed.password) parsed.password = "***";
     return parsed.toString();
   } catch {
-    return "(unparsable DATABASE_URL)";
+    return "(an unparsable URL)";
   }
 }
 
@@ -71,7 +75,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.exitCode = 2;
     return;
   }
-  if (error instanceof DataDirInUseError || error instanceof ConfigError) {
+  if (error instanceof DataDirInUseError || error instanceof ConfigError || error instanceof DatabaseConfigError) {
     console.error(error.message);
     process.exitCode = 1;
     return;

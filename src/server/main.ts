@@ -51,6 +51,8 @@ async function main() {
   // PostgreSQL's pool connects on first use: nothing is tried yet (PGlite opens here, in the process)
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
+    directUrl: config.directUrl,
+    sslCa: config.databaseSslCa,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
     queryTimeoutMs: config.databaseQueryTimeoutMs,

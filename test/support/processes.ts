@@ -7,7 +7,7 @@ import type { TestDatabase } from "./databases.ts";
 export type ServerProcess = { url: string; child: ChildProcessWithoutNullStreams; output(): string; stop(signal?: NodeJS.Signals): Promise<number | null> };
 
 export function databaseEnv(database: TestDatabase): NodeJS.ProcessEnv {
-  return { ...process.env, DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "" };
+  return { ...process.env, DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "", DIRECT_URL: database.directUrl ?? "" };
 }
 
 /**

@@ -73,6 +73,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     : { ...quietLogger, error: (...args: unknown[]) => { loggedErrors.push(args); if (process.env.DEBUG_ERRORS) console.error(...args); } };
   const db = await openDatabase({
     databaseUrl: database.databaseUrl,
+    directUrl: database.directUrl,
     dataDir: database.dataDir,
     purpose: "test server",
     ...(options.databaseQueryTimeoutMs ? { queryTimeoutMs: options.databaseQueryTimeoutMs } : {}),
