@@ -153,9 +153,15 @@ describe("MIGRATE_ON_START=false: migrations are a release step", TIMEOUT, () =>
     const server = await startServerProcess(env, { until: "listening" });
     try {
       const root = server.url.replace(/\/graphql$/, "");
-      const waiting = await fetch(`${root}/readiness`);
+      // first it connects, then it finds the migrations pending (readiness answers are kept a second)
+      const reason = `${names.length} migration(s) not applied (MIGRATE_ON_START=false: run npm run db:migrate)`;
+      let waiting = { status: 0, body: "" };
+      for (const deadline = Date.now() + 10_000; !waiting.body.includes(reason) && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+        const response = await fetch(`${root}/readiness`);
+        waiting = { status: response.status, body: await response.text() };
+      }
       expect(waiting.status).toBe(503);
-      expect(JSON.stringify(await waiting.json())).toContain(`${names.length} migration(s) not applied (MIGRATE_ON_START=false: run npm run db:migrate)`);
+      expect(waiting.body).toContain(reason);
       const early = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ viewer { id } }" }) });
       expect(early.status).toBe(503);
 
