@@ -165,6 +165,13 @@ describe("MIGRATE_ON_START=false: migrations are a release step", TIMEOUT, () =>
       const early = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ viewer { id } }" }) });
       expect(early.status).toBe(503);
 
+      if (backend === "pglite") {
+        // the embedded database is one process's: its release step runs with the server stopped, and is refused beside it
+        const beside = await runEntry("src/database/migrate-cli.ts", ["deploy"], env);
+        expect(beside.code).toBe(1);
+        expect(beside.stderr).toMatch(/The embedded database in .* is in use by process \d+ \(story-spark server/);
+        return;
+      }
       // the release step applies every migration: the server had applied none of them
       const migrate = await runEntry("src/database/migrate-cli.ts", ["deploy"], env);
       expect(migrate.code).toBe(0);
