@@ -149,7 +149,12 @@ async function replaceText(page: Page, editor: string, text: string): Promise<vo
   await page.keyboard.press("Backspace");
   await page.keyboard.type(text);
   // the editor closes brackets and quotes itself: what it holds must be exactly what was typed
-  expect(await editorText(page, editor)).toBe(text);
+  // (it renders on the next animation frames: under load the last keystrokes show a moment later)
+  let shown = await editorText(page, editor);
+  for (const deadline = Date.now() + 5_000; shown !== text && Date.now() < deadline; shown = await editorText(page, editor)) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  expect(shown).toBe(text);
   await page.keyboard.press("Home"); // the screenshot shows where the line starts
 }
 
