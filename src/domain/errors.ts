@@ -18,6 +18,9 @@ export type ErrorCode =
   | "RATE_LIMITED"
   | "AI_BUDGET_EXCEEDED"
   | "GENERATION_CANCELLED"
+  | "FORBIDDEN"
+  | "MODULE_CONFLICT"
+  | "UNDO_CONFLICT"
   | "SERVICE_UNAVAILABLE";
 
 export class StorySparkError extends Error {

@@ -22,6 +22,11 @@ const ERROR_CODES = {
   RATE_LIMITED: { description: "Too many attempts or too much at once; `extensions.retryAfter` (seconds) when known." },
   AI_BUDGET_EXCEEDED: { description: "The user's AI token budget for the day is spent." },
   GENERATION_CANCELLED: { description: "cancelGeneration stopped the generation." },
+  FORBIDDEN: { description: "A member of the story whose role does not allow the action; `extensions.requiredRole` names the role needed (non-members get NOT_FOUND)." },
+  MODULE_CONFLICT: {
+    description: "The module changed after `baseVersionNumber`; `extensions` carry its current content, who changed it and when.",
+  },
+  UNDO_CONFLICT: { description: "The viewer's change can't be taken back or re-applied: someone else changed those modules since; `extensions` say who and when." },
   SERVICE_UNAVAILABLE: { description: "A dependency failed mid-request; nothing was committed, and it is safe to retry." },
 } as const satisfies Record<ErrorCode, { description: string }>;
 
