@@ -106,6 +106,31 @@ describe("moduleUpdated", () => {
   });
 });
 
+describe("many subscribers of one story", () => {
+  it("each get every write, while the server reads each new event from the log once for all of them, not once each", async () => {
+    const storyId = await createStory(server, token, "Watched by a crowd");
+    const sockets = Array.from({ length: 4 }, () => wsClient(server.url, token));
+    const subscriptions = Array.from({ length: 40 }, (_, i) => subscribeWs(sockets[i % sockets.length]!, ModuleUpdated, { storyId }));
+    try {
+      await syncedAfterProbes(storyId, subscriptions);
+      // the read a subscriber makes for its message is one or two statements; forty of them would be 40–120
+      const before = server.db.statements.count;
+      const { writeModule } = await server.query(WriteModule, { input: { storyId, module: "IDEA_SPARK", output: { logline: "for all" } } as never }, token);
+      const seq = writeModule.event.seq;
+      await Promise.all(subscriptions.map((s) => s.received.until((r) => r.data.some((d) => d.moduleUpdated.event.seq === seq))));
+      const statements = server.db.statements.count - before;
+      for (const subscription of subscriptions) {
+        const message = subscription.received.data.find((d) => d.moduleUpdated.event.seq === seq)!.moduleUpdated;
+        expect(message.module).toEqual({ name: "IDEA_SPARK", output: { logline: "for all" } });
+      }
+      expect(statements).toBeLessThan(20);
+    } finally {
+      subscriptions.forEach((s) => s.stop());
+      await Promise.all(sockets.map((socket) => socket.dispose()));
+    }
+  });
+});
+
 describe("storyEvents", () => {
   it("catches up from after: 0 while 200 writes from 10 writers are in flight: every seq once, in order", async () => {
     const storyId = await createStory(server, token, "Busy story");

@@ -39,7 +39,24 @@ export function moduleUpdateFeed(
  * The modules each event changed: those whose content differs between the version active
  * before it and the one active after it — what the command handler announces, by the same rule.
  */
-export async function moduleChangesOf(
+export function moduleChangesOf(
+  db: DbClient,
+  storyId: string,
+  events: readonly StoredEvent[],
+): Promise<{ event: StoredEvent; modules: ModuleName[] }[]> {
+  // a page of the log shared by many subscribers (storyEventFeed.ts) is compared once for all
+  let changes = comparedPages.get(events);
+  if (!changes) {
+    changes = compareVersions(db, storyId, events);
+    comparedPages.set(events, changes);
+  }
+  return changes;
+}
+
+/** The comparison of each page of events, while the page is in use; the events and versions never change. */
+const comparedPages = new WeakMap<readonly StoredEvent[], Promise<{ event: StoredEvent; modules: ModuleName[] }[]>>();
+
+async function compareVersions(
   db: DbClient,
   storyId: string,
   events: readonly StoredEvent[],

@@ -87,7 +87,7 @@ export function storyLogFeed<Out>(
           let timer: NodeJS.Timeout | undefined;
           let page: StoredEvent[];
           try {
-            page = await readStream(db, storyId, { after: last, limit: PAGE, content });
+            page = await sharedRead(pubsub, db, storyId, { after: last, limit: PAGE, content }, wakeUp.lastRaisedAt);
             const values = await expand(page);
             if (stopped) return;
             last = page.at(-1)?.seq ?? last;
@@ -122,6 +122,40 @@ export function storyLogFeed<Out>(
   });
 }
 
+/**
+ * A page of the log, read once for every subscriber of the story in this process that wants the
+ * same page: a write wakes them all at once, and a thousand subscribers would otherwise read the
+ * same new event a thousand times. A subscriber shares a read only if it began after the wake-up
+ * that subscriber is acting on (`notBefore`), so the read sees what that wake-up announced
+ * (messages are published after their commit). Keyed by the server's pubsub: one cache a server.
+ */
+type SharedPage = { startedAt: number; page: Promise<StoredEvent[]> };
+const sharedPages = new WeakMap<LivePubSub, Map<string, SharedPage>>();
+/** How long a page read stays shareable after it started: late subscribers of the same wake-up */
+const SHARED_PAGE_MS = 1_000;
+
+function sharedRead(
+  pubsub: LivePubSub,
+  db: DbClient,
+  storyId: string,
+  options: { after: number; limit: number; content: EventContent },
+  notBefore: number,
+): Promise<StoredEvent[]> {
+  let pages = sharedPages.get(pubsub);
+  if (!pages) sharedPages.set(pubsub, (pages = new Map()));
+  const key = `${storyId}:${options.after}:${options.limit}:${options.content}`;
+  const shared = pages.get(key);
+  if (shared && shared.startedAt >= notBefore) return shared.page;
+  const entry: SharedPage = { startedAt: performance.now(), page: readStream(db, storyId, options) };
+  pages.set(key, entry);
+  const forget = () => {
+    if (pages.get(key) === entry) pages.delete(key);
+  };
+  // a failed read is not shared with anyone who comes later
+  entry.page.then(() => setTimeout(forget, SHARED_PAGE_MS).unref(), forget);
+  return entry.page;
+}
+
 async function storyExists(db: DbClient, storyId: string): Promise<boolean> {
   return (await db.story.findUnique({ where: { id: storyId }, select: { id: true } })) !== null;
 }
@@ -130,9 +164,12 @@ async function storyExists(db: DbClient, storyId: string): Promise<boolean> {
 class Signal {
   private raised = false;
   private waiter: (() => void) | null = null;
+  /** when it was last raised (performance.now()): a read begun since sees what the raise announced */
+  lastRaisedAt = performance.now();
 
   raise(): void {
     this.raised = true;
+    this.lastRaisedAt = performance.now();
     this.waiter?.();
   }
 
