@@ -29,6 +29,8 @@ const TABLES = [
   "module_usage_logs",
   "revoked_tokens",
   "stories",
+  "story_comment_events",
+  "story_comments",
   "story_contents",
   "story_events",
   "story_modules",

@@ -30,8 +30,9 @@ commands:
   replay --story ID [--to REVISION]                  the story (details, active version, modules) as of
                                                      a revision, replayed from its log, as JSON
   verify [--story ID]                                replay every story (or one) and compare with the read
-                                                     tables; exit 1 on any difference
-  rebuild                                            build the read tables again from the log, beside the live ones, and swap them in
+                                                     tables (story_comments too); exit 1 on any difference
+  rebuild                                            build the read tables again from the log, beside the live ones, and swap them in;
+                                                     then story_comments from the comment streams
   export --story ID [--format json|markdown] [--output FILE]
   import FILE --owner EMAIL                          a JSON export as a new story of that user
 
@@ -101,7 +102,8 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const meanwhile = done.caughtUp > 0 ? `; stories written to meanwhile were caught up ${done.caughtUp} times (${done.refolded} from their whole log)` : "";
     const retries = done.swapRetries > 0 ? `; the swap gave way to readers and writers ${done.swapRetries} times` : "";
-    console.error(`rebuild: ${done.streams} stories from ${done.events} events in ${seconds} s${meanwhile}${retries}.`);
+    const comments = `; story_comments from ${done.comments.events} comment events of ${done.comments.streams} stories`;
+    console.error(`rebuild: ${done.streams} stories from ${done.events} events in ${seconds} s${meanwhile}${retries}${comments}.`);
     return 0;
   },
 

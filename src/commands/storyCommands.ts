@@ -28,6 +28,7 @@ import type { LivePubSub } from "../live/pubsub.ts";
 import { loadCommandState, type CommandState } from "../projection/loadStoryState.ts";
 import { forgetState, recentState, rememberState } from "./recentStates.ts";
 import { planProjection } from "../projection/projectionPlan.ts";
+import { deleteStoryComments } from "../eventstore/commentStream.ts";
 
 /** What running a command needs: where it is stored, and where it is announced. */
 export type CommandServices = { readonly db: Database; readonly pubsub: LivePubSub };
@@ -284,6 +285,7 @@ export async function deleteStory(db: Database, storyId: string, actorId: string
     await tx.aiGeneration.deleteMany({ where: { storyId } });
     await tx.errorLog.deleteMany({ where: { storyId } });
     await tx.storyEvent.deleteMany({ where: { storyId } });
+    await deleteStoryComments(tx, storyId);
     await tx.storyContent.deleteMany({ where: { storyId } });
     await tx.story.delete({ where: { id: storyId } });
   }, TRANSACTION_OPTIONS);

@@ -63,6 +63,8 @@ const LIST_SIZES: Readonly<Record<string, number>> = {
   ModuleDiff: MODULES.length,
   Metadata: LIMITS.metadataKeysPerParent,
   StoryEvent: EVENTS_PAGE,
+  // a thread's replies without `first`: a page of them
+  StoryComment: DEFAULT_PAGE,
 };
 const LIST_SIZE_UNKNOWN = 10;
 

@@ -13,6 +13,7 @@ import type { Viewer } from "./context.ts";
 import type { StoryState } from "../domain/story.ts";
 import { storyRow, versionRow } from "../projection/storyRows.ts";
 import type { MetadataParentType } from "../commands/metadataCommands.ts";
+import { createCommentLoaders } from "./commentLoaders.ts";
 
 export type VersionsPageKey = { storyId: string; first: number; beforeNumber: number | null; labeledOnly: boolean };
 
@@ -139,6 +140,7 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
       );
       return grouped(keys, rows, (m) => JSON.stringify([m.parentType, m.parentId]));
     }),
+    ...createCommentLoaders(prisma, ownedRows),
   };
 }
 

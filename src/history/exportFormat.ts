@@ -48,6 +48,19 @@ export type StoryExport = {
     payload: JsonObject;
     createdAt: string;
   }[];
+  /**
+   * The story's comment log (a stream of its own: src/domain/comments.ts), oldest first, with who
+   * did each. Added within format version 1 (readers of older exports find no key: no comments);
+   * importing a story ignores it, since the comments' authors are not the importer's to speak for.
+   */
+  comments?: {
+    seq: number;
+    type: string;
+    schemaVersion: number;
+    payload: JsonObject;
+    actorId: string | null;
+    createdAt: string;
+  }[];
 };
 
 /** A file name made from the title, e.g. `the-lighthouse-keeper.json`. */

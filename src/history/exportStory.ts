@@ -4,12 +4,14 @@
 import { MODULES, inStoryOrder, type JsonObject, type ModuleInputs, type ModuleOutputs } from "../domain/catalogue.ts";
 import type { DbClient } from "../database/types.ts";
 import { readStream } from "../eventstore/eventStore.ts";
+import { readCommentStream } from "../eventstore/commentStream.ts";
 import { EXPORT_FORMAT, EXPORT_FORMAT_VERSION, type StoryExport } from "./exportFormat.ts";
 
 /** Everything of an export but its versions and its log, which are read page by page. */
-export type StoryExportHeader = Omit<StoryExport, "versions" | "events">;
+export type StoryExportHeader = Omit<StoryExport, "versions" | "events" | "comments">;
 type ExportedVersion = StoryExport["versions"][number];
 type ExportedEvent = StoryExport["events"][number];
+type ExportedComment = NonNullable<StoryExport["comments"]>[number];
 
 /** Rows per statement: a page of versions holds a full snapshot each (50 KB and more). */
 const PAGE_ROWS = 50;
@@ -115,6 +117,23 @@ async function* exportedEventPages(db: DbClient, header: StoryExportHeader): Asy
   }
 }
 
+/** The story's comment log, oldest first, a page at a time. */
+async function* exportedCommentPages(db: DbClient, header: StoryExportHeader): AsyncGenerator<ExportedComment[]> {
+  for (let after = 0; ; ) {
+    const events = await readCommentStream(db, header.story.id, { after, limit: PAGE_ROWS });
+    if (events.length === 0) return;
+    yield events.map((e) => ({
+      seq: e.seq,
+      type: e.type,
+      schemaVersion: e.schemaVersion,
+      payload: e.payload as unknown as JsonObject,
+      actorId: e.actorId,
+      createdAt: e.createdAt.toISOString(),
+    }));
+    after = events[events.length - 1]!.seq;
+  }
+}
+
 /** The whole export as one value (GraphQL's exportStory, Markdown); null as readStoryExportHeader. */
 export async function buildStoryExport(db: DbClient, storyId: string, ownerId: string | null): Promise<StoryExport | null> {
   const header = await readStoryExportHeader(db, storyId, ownerId);
@@ -135,7 +154,9 @@ export async function buildStoryExport(db: DbClient, storyId: string, ownerId: s
   }
   const events: ExportedEvent[] = [];
   for await (const page of exportedEventPages(db, header)) events.push(...page);
-  return { ...header, versions, events };
+  const comments: ExportedComment[] = [];
+  for await (const page of exportedCommentPages(db, header)) comments.push(...page);
+  return { ...header, versions, events, comments };
 }
 
 /**
@@ -148,6 +169,8 @@ export async function* storyExportJson(db: DbClient, header: StoryExportHeader):
   yield* jsonArrayItems(versionTextPages(db, header), versionJson);
   yield `],"events":[`;
   yield* jsonArrayItems(exportedEventPages(db, header), (event) => JSON.stringify(event));
+  yield `],"comments":[`;
+  yield* jsonArrayItems(exportedCommentPages(db, header), (comment) => JSON.stringify(comment));
   yield "]}";
 }
 

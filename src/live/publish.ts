@@ -19,4 +19,5 @@ export function publishStoryChanges(pubsub: LivePubSub, result: StoryCommandResu
 export function publishStoryDeleted(pubsub: LivePubSub, storyId: string): void {
   pubsub.publish("storyChanged", storyId, { storyId, deleted: true });
   pubsub.publish("moduleDraft", storyId, { storyId, deleted: true });
+  pubsub.publish("storyComments", storyId, { storyId, deleted: true });
 }

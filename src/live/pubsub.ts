@@ -34,8 +34,13 @@ export type ModuleDraft = {
   error: { code: string; message: string } | null;
 };
 
+/** One appended comment event (src/eventstore/commentStream.ts): a wake-up for comment feeds. */
+export type StoryCommentAppended = { storyId: string; eventId: string; seq: number; type: string; commentId: string };
+
 export type LiveTopics = {
   storyChanged: [storyId: string, message: StoryChanged];
+  /** a story's comment stream, apart from its events: comments never wake the story's feeds */
+  storyComments: [storyId: string, message: StoryCommentAppended | StoryDeleted];
   moduleDraft: [storyId: string, message: ModuleDraft | StoryDeleted];
   /** asks whichever instance runs the generation to stop it */
   generationCancelled: [message: { generationId: string }];
@@ -47,7 +52,7 @@ export type LiveTopics = {
 };
 export type LivePubSub = PubSub<LiveTopics>;
 
-export function isStoryDeleted(message: StoryChanged | ModuleDraft): message is StoryDeleted {
+export function isStoryDeleted(message: StoryChanged | ModuleDraft | StoryCommentAppended): message is StoryDeleted {
   return "deleted" in message && message.deleted === true;
 }
 

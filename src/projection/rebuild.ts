@@ -9,6 +9,7 @@ import { withBulkConnection, type BulkStatements } from "./bulkConnection.ts";
 import { projectStreams } from "./bulkInsert.ts";
 import { StoryCatchUp } from "./catchUp.ts";
 import { readStreamsInBulk } from "./logReader.ts";
+import { rebuildCommentTable } from "./commentProjection.ts";
 import { createNewTables, dropNewTables, finishNewTables, NEW_READ_TABLES, swapInNewTables } from "./shadowTables.ts";
 
 export type Progress = (done: { streams: number; events: number }, total: { streams: number; events: number }) => void;
@@ -31,6 +32,8 @@ export type RebuildResult = {
   refolded: number;
   /** how many times the swap gave way to readers or writers before it took its lock */
   swapRetries: number;
+  /** the comment streams folded into story_comments */
+  comments: { streams: number; events: number };
 };
 
 /** Catch-up rounds before the swap: each one shorter than the last while writers go on. */
@@ -49,8 +52,15 @@ const MOST_CAUGHT_UP_UNDER_LOCK = 50;
 class TooMuchToCatchUp extends Error {}
 
 export async function rebuildReadTables(db: Database, onProgress: Progress = () => {}, options: RebuildOptions = {}): Promise<RebuildResult> {
-  return holdingRebuildLease(db, () =>
-    withBulkConnection(db, async (connection) => {
+  return holdingRebuildLease(db, async () => {
+    const result = await rebuildStoryTables(db, onProgress, options);
+    // comments live in streams of their own (./commentProjection.ts): their table after the stories'
+    return { ...result, comments: await rebuildCommentTable(db) };
+  });
+}
+
+async function rebuildStoryTables(db: Database, onProgress: Progress, options: RebuildOptions): Promise<Omit<RebuildResult, "comments">> {
+  return withBulkConnection(db, async (connection) => {
       await createNewTables(connection);
       try {
         // every event of a transaction older than this is visible to the build that follows
@@ -115,8 +125,7 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
         await dropNewTables(connection).catch(() => {});
         throw error;
       }
-    }),
-  );
+    });
 }
 
 async function storiesTouchedSince(db: BulkStatements, horizon: string): Promise<string[]> {

@@ -18,7 +18,10 @@ export type TableName =
   | "story_versions"
   | "stories_rebuild"
   | "story_modules_rebuild"
-  | "story_versions_rebuild";
+  | "story_versions_rebuild"
+  // comments: a stream of their own per story and its read table (./commentRows.ts)
+  | "story_comment_events"
+  | "story_comments";
 
 /** The SQL type a field of this TypeScript type is read back as from JSON. */
 type SqlTypeOf<T> = [NonNullable<T>] extends [Date]

@@ -8,6 +8,8 @@ import type { DbClient } from "../database/types.ts";
 import { countEvents, readEveryStream, readStream, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Progress } from "./rebuild.ts";
 import { moduleRows, storyRow, versionRow } from "./storyRows.ts";
+import { compareStoryComments, verifyCommentTables } from "./commentProjection.ts";
+import { readCommentStream } from "../eventstore/commentStream.ts";
 
 export type Difference = { storyId: string; table: string; rowId: string; field: string; expected: unknown; actual: unknown };
 
@@ -40,6 +42,8 @@ export async function verifyReadTables(db: Database, onProgress: Progress = () =
     if (await prisma.storyEvent.findFirst({ where: { storyId: id }, select: { id: true } })) continue;
     differences.push({ storyId: id, table: "stories", rowId: id, field: "(row)", expected: "no row: the story has no events", actual: "a row" });
   }
+  // comments: a stream of their own per story, and story_comments
+  differences.push(...(await verifyCommentTables(db)));
   return differences;
 }
 
@@ -52,7 +56,8 @@ export async function verifyStory(db: Database, storyId: string): Promise<Differ
     async (tx) => {
       const events = await readStream(tx, storyId, { content: "references" });
       if (events.length === 0 && !(await tx.story.findUnique({ where: { id: storyId }, select: { id: true } }))) return null;
-      return compareStory(tx, storyId, events);
+      const comments = await compareStoryComments(tx, storyId, await readCommentStream(tx, storyId));
+      return [...(await compareStory(tx, storyId, events)), ...comments];
     },
     { isolationLevel: "RepeatableRead", timeout: 60_000 },
   );
@@ -83,7 +88,7 @@ async function compareStory(db: DbClient, storyId: string, events: StoredEvent[]
   return differences;
 }
 
-function compareRows(
+export function compareRows(
   differences: Difference[],
   storyId: string,
   table: string,

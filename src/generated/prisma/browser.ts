@@ -79,3 +79,15 @@ export type AiCostTracking = Prisma.AiCostTrackingModel
  * Provider errors, invalid outputs, timeouts.
  */
 export type ErrorLog = Prisma.ErrorLogModel
+/**
+ * Model StoryCommentEvent
+ * A story's comments as events: a stream of its own per story (seq 1, 2, 3 … per story), so that a
+ * comment never moves the story's revision nor makes a version. Append-only; deleted only with its
+ * whole story. No foreign key to stories: rebuild swaps the stories table (as for story_events).
+ */
+export type StoryCommentEvent = Prisma.StoryCommentEventModel
+/**
+ * Model StoryComment
+ * A story's comments, projected from story_comment_events (rebuild and verify fold them again).
+ */
+export type StoryComment = Prisma.StoryCommentModel

@@ -206,7 +206,7 @@ const StoryExportType = builder
 builder.queryField("exportStory", (t) =>
   t.withAuth({ signedIn: true }).field({
     type: StoryExportType,
-    description: "The whole story: JSON holds its details, current modules, every version and the full event log.",
+    description: "The whole story: JSON holds its details, current modules, every version, the full event log and the comment log.",
     args: {
       id: t.arg.id({ required: true, description: "The story's global id." }),
       format: t.arg({ type: ExportFormat, required: true, description: "What to export it as." }),

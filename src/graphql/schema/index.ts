@@ -11,5 +11,7 @@ import "./metadata.ts";
 import "./history.ts";
 import "./generation.ts";
 import "./errorCode.ts";
+import "./comment.ts";
+import "./storyActivity.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -27,6 +27,8 @@ export const CURSOR_SHAPES = {
   story: ["instant", "uuid"],
   /** the versions connection by [number] */
   version: ["int"],
+  /** the comments connections by [createdAt, id], oldest first */
+  comment: ["instant", "uuid"],
 } as const;
 type CursorPart = "instant" | "uuid" | "int";
 type CursorParts<Shape extends readonly CursorPart[]> = { -readonly [I in keyof Shape]: Shape[I] extends "int" ? number : string };

@@ -408,7 +408,9 @@ export const ModelName = {
   AiGeneration: 'AiGeneration',
   ModuleUsageLog: 'ModuleUsageLog',
   AiCostTracking: 'AiCostTracking',
-  ErrorLog: 'ErrorLog'
+  ErrorLog: 'ErrorLog',
+  StoryCommentEvent: 'StoryCommentEvent',
+  StoryComment: 'StoryComment'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -424,7 +426,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "user" | "revokedToken" | "story" | "storyModule" | "storyVersion" | "metadata" | "storyContent" | "storyEvent" | "aiGeneration" | "moduleUsageLog" | "aiCostTracking" | "errorLog"
+    modelProps: "user" | "revokedToken" | "story" | "storyModule" | "storyVersion" | "metadata" | "storyContent" | "storyEvent" | "aiGeneration" | "moduleUsageLog" | "aiCostTracking" | "errorLog" | "storyCommentEvent" | "storyComment"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1316,6 +1318,154 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    StoryCommentEvent: {
+      payload: Prisma.$StoryCommentEventPayload<ExtArgs>
+      fields: Prisma.StoryCommentEventFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.StoryCommentEventFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.StoryCommentEventFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>
+        }
+        findFirst: {
+          args: Prisma.StoryCommentEventFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.StoryCommentEventFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>
+        }
+        findMany: {
+          args: Prisma.StoryCommentEventFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>[]
+        }
+        create: {
+          args: Prisma.StoryCommentEventCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>
+        }
+        createMany: {
+          args: Prisma.StoryCommentEventCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.StoryCommentEventCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>[]
+        }
+        delete: {
+          args: Prisma.StoryCommentEventDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>
+        }
+        update: {
+          args: Prisma.StoryCommentEventUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>
+        }
+        deleteMany: {
+          args: Prisma.StoryCommentEventDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.StoryCommentEventUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.StoryCommentEventUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>[]
+        }
+        upsert: {
+          args: Prisma.StoryCommentEventUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentEventPayload>
+        }
+        aggregate: {
+          args: Prisma.StoryCommentEventAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateStoryCommentEvent>
+        }
+        groupBy: {
+          args: Prisma.StoryCommentEventGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryCommentEventGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.StoryCommentEventCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryCommentEventCountAggregateOutputType> | number
+        }
+      }
+    }
+    StoryComment: {
+      payload: Prisma.$StoryCommentPayload<ExtArgs>
+      fields: Prisma.StoryCommentFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.StoryCommentFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.StoryCommentFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>
+        }
+        findFirst: {
+          args: Prisma.StoryCommentFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.StoryCommentFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>
+        }
+        findMany: {
+          args: Prisma.StoryCommentFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>[]
+        }
+        create: {
+          args: Prisma.StoryCommentCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>
+        }
+        createMany: {
+          args: Prisma.StoryCommentCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.StoryCommentCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>[]
+        }
+        delete: {
+          args: Prisma.StoryCommentDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>
+        }
+        update: {
+          args: Prisma.StoryCommentUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>
+        }
+        deleteMany: {
+          args: Prisma.StoryCommentDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.StoryCommentUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.StoryCommentUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>[]
+        }
+        upsert: {
+          args: Prisma.StoryCommentUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryCommentPayload>
+        }
+        aggregate: {
+          args: Prisma.StoryCommentAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateStoryComment>
+        }
+        groupBy: {
+          args: Prisma.StoryCommentGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryCommentGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.StoryCommentCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryCommentCountAggregateOutputType> | number
+        }
+      }
+    }
   }
 } & {
   other: {
@@ -1538,6 +1688,45 @@ export const ErrorLogScalarFieldEnum = {
 } as const
 
 export type ErrorLogScalarFieldEnum = (typeof ErrorLogScalarFieldEnum)[keyof typeof ErrorLogScalarFieldEnum]
+
+
+export const StoryCommentEventScalarFieldEnum = {
+  id: 'id',
+  storyId: 'storyId',
+  seq: 'seq',
+  type: 'type',
+  schemaVersion: 'schemaVersion',
+  payload: 'payload',
+  actorId: 'actorId',
+  createdAt: 'createdAt',
+  idempotencyKey: 'idempotencyKey',
+  requestHash: 'requestHash'
+} as const
+
+export type StoryCommentEventScalarFieldEnum = (typeof StoryCommentEventScalarFieldEnum)[keyof typeof StoryCommentEventScalarFieldEnum]
+
+
+export const StoryCommentScalarFieldEnum = {
+  id: 'id',
+  storyId: 'storyId',
+  parentId: 'parentId',
+  authorId: 'authorId',
+  moduleName: 'moduleName',
+  fieldPath: 'fieldPath',
+  rangeStart: 'rangeStart',
+  rangeEnd: 'rangeEnd',
+  versionNumber: 'versionNumber',
+  body: 'body',
+  resolvedAt: 'resolvedAt',
+  resolvedBy: 'resolvedBy',
+  editedAt: 'editedAt',
+  deletedAt: 'deletedAt',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt',
+  eventSeq: 'eventSeq'
+} as const
+
+export type StoryCommentScalarFieldEnum = (typeof StoryCommentScalarFieldEnum)[keyof typeof StoryCommentScalarFieldEnum]
 
 
 export const SortOrder = {
@@ -1861,6 +2050,8 @@ export type GlobalOmitConfig = {
   moduleUsageLog?: Prisma.ModuleUsageLogOmit
   aiCostTracking?: Prisma.AiCostTrackingOmit
   errorLog?: Prisma.ErrorLogOmit
+  storyCommentEvent?: Prisma.StoryCommentEventOmit
+  storyComment?: Prisma.StoryCommentOmit
 }
 
 /* Types for Logging */

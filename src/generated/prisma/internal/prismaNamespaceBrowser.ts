@@ -62,7 +62,9 @@ export const ModelName = {
   AiGeneration: 'AiGeneration',
   ModuleUsageLog: 'ModuleUsageLog',
   AiCostTracking: 'AiCostTracking',
-  ErrorLog: 'ErrorLog'
+  ErrorLog: 'ErrorLog',
+  StoryCommentEvent: 'StoryCommentEvent',
+  StoryComment: 'StoryComment'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -264,6 +266,45 @@ export const ErrorLogScalarFieldEnum = {
 } as const
 
 export type ErrorLogScalarFieldEnum = (typeof ErrorLogScalarFieldEnum)[keyof typeof ErrorLogScalarFieldEnum]
+
+
+export const StoryCommentEventScalarFieldEnum = {
+  id: 'id',
+  storyId: 'storyId',
+  seq: 'seq',
+  type: 'type',
+  schemaVersion: 'schemaVersion',
+  payload: 'payload',
+  actorId: 'actorId',
+  createdAt: 'createdAt',
+  idempotencyKey: 'idempotencyKey',
+  requestHash: 'requestHash'
+} as const
+
+export type StoryCommentEventScalarFieldEnum = (typeof StoryCommentEventScalarFieldEnum)[keyof typeof StoryCommentEventScalarFieldEnum]
+
+
+export const StoryCommentScalarFieldEnum = {
+  id: 'id',
+  storyId: 'storyId',
+  parentId: 'parentId',
+  authorId: 'authorId',
+  moduleName: 'moduleName',
+  fieldPath: 'fieldPath',
+  rangeStart: 'rangeStart',
+  rangeEnd: 'rangeEnd',
+  versionNumber: 'versionNumber',
+  body: 'body',
+  resolvedAt: 'resolvedAt',
+  resolvedBy: 'resolvedBy',
+  editedAt: 'editedAt',
+  deletedAt: 'deletedAt',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt',
+  eventSeq: 'eventSeq'
+} as const
+
+export type StoryCommentScalarFieldEnum = (typeof StoryCommentScalarFieldEnum)[keyof typeof StoryCommentScalarFieldEnum]
 
 
 export const SortOrder = {
