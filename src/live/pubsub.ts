@@ -37,6 +37,8 @@ export type ModuleDraft = {
 export type LiveTopics = {
   storyChanged: [storyId: string, message: StoryChanged];
   moduleDraft: [storyId: string, message: ModuleDraft | StoryDeleted];
+  /** someone's presence in the story changed (src/live/presence.ts): its subscribers read it again */
+  presenceChanged: [storyId: string, message: { storyId: string }];
   /** asks whichever instance runs the generation to stop it */
   generationCancelled: [message: { generationId: string }];
   /**
