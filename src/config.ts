@@ -8,6 +8,7 @@ import { readAuthSettings, type AuthMode, type AuthSettings } from "./auth/authM
 import { DEFAULT_DOCUMENT_LIMITS, type DocumentLimits } from "./graphql/documentLimits.ts";
 import { DEFAULT_MAX_BODY_BYTES, readTrustedDocuments, type ServerPolicy } from "./server/policy.ts";
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from "./live/limits.ts";
+import { DEFAULT_PRESENCE_LIMITS, type PresenceLimits } from "./live/presence.ts";
 import { DEFAULT_AUTH_LIMITS, type AuthLimits } from "./auth/limits.ts";
 import { DEFAULT_PRICES, type AiConfig, type Price } from "./ai/config.ts";
 import { MODULES, type ModuleName } from "./domain/catalogue.ts";
@@ -44,6 +45,8 @@ export type Config = {
   policy: ServerPolicy;
   /** open subscriptions and WebSockets: caps, re-checks, timeouts (src/live/limits.ts) */
   live: LiveLimits;
+  /** how presence ends and what it may hold (src/live/presence.ts) */
+  presence: PresenceLimits;
   /** throttling of sign-up and sign-in, password hashes at once (src/auth/limits.ts) */
   authLimits: AuthLimits;
   /** AI generation: provider, models, limits, prices (src/ai/config.ts) */
@@ -263,6 +266,8 @@ export const environment = z.object({
   WS_ANONYMOUS_IDLE_MS: count(0, L.anonymousIdleMs),
   WS_PING_INTERVAL_MS: count(0, L.pingIntervalMs),
   CATCHUP_CONCURRENCY: count(0, L.catchUpConcurrency),
+  PRESENCE_HEARTBEAT_MS: count(100, DEFAULT_PRESENCE_LIMITS.heartbeatMs),
+  PRESENCE_TTL_MS: count(1_000, DEFAULT_PRESENCE_LIMITS.ttlMs),
 
   METRICS_TOKEN: secret(z.string().min(16, "must be at least 16 characters").optional(), "a-long-random-scrape-token"),
   OTEL_EXPORTER_OTLP_ENDPOINT: documented(httpUrl.optional(), { example: "http://127.0.0.1:4318" }),
@@ -405,6 +410,7 @@ function configOf(env: Environment): Config {
       pingIntervalMs: env.WS_PING_INTERVAL_MS,
       catchUpConcurrency: env.CATCHUP_CONCURRENCY,
     },
+    presence: { ...DEFAULT_PRESENCE_LIMITS, heartbeatMs: env.PRESENCE_HEARTBEAT_MS, ttlMs: env.PRESENCE_TTL_MS },
     authLimits: {
       windowSeconds: env.AUTH_RATE_LIMIT_WINDOW_SECONDS,
       signInsPerAddress: env.AUTH_RATE_LIMIT_SIGNINS_PER_ADDRESS,

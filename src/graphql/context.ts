@@ -7,6 +7,8 @@ import type { AuthMode } from "../auth/authMode.ts";
 import { authenticate, type AuthServices, type SupabaseAuth } from "../auth/authentication.ts";
 import type { User } from "../generated/prisma/client.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
+import type { Presence } from "../live/presence.ts";
+import type { StoryPresenceFeeds } from "../live/storyPresenceFeed.ts";
 import type { GenerationService } from "../ai/generations.ts";
 import type { Logger } from "../server/logger.ts";
 import type { ClientInfo } from "../server/clientInfo.ts";
@@ -31,6 +33,8 @@ export type AppServices = {
   /** the Supabase project whose access tokens are accepted; null in `local` mode */
   readonly supabase: SupabaseAuth | null;
   readonly pubsub: LivePubSub;
+  /** who is in which story now (setPresence), and its subscribers' lists (storyPresence) */
+  readonly presence: { readonly store: Presence; readonly feeds: StoryPresenceFeeds };
   readonly ai: GenerationService;
   readonly throttle: AuthThrottle;
   /** the server's log; entries made while serving a request carry its id */

@@ -42,6 +42,8 @@ export type LiveTopics = {
   /** a story's comment stream, apart from its events: comments never wake the story's feeds */
   storyComments: [storyId: string, message: StoryCommentAppended | StoryDeleted];
   moduleDraft: [storyId: string, message: ModuleDraft | StoryDeleted];
+  /** someone's presence in the story changed (src/live/presence.ts): its subscribers read it again */
+  presenceChanged: [storyId: string, message: { storyId: string }];
   /** asks whichever instance runs the generation to stop it */
   generationCancelled: [message: { generationId: string }];
   /**

@@ -20,6 +20,9 @@ import { serveWebSockets } from "./webSocket.ts";
 import { LiveSubscriptions, tokenHolderOf } from "../live/liveSubscriptions.ts";
 import { DEFAULT_LIVE_LIMITS, type LiveLimits } from "../live/limits.ts";
 import { catchUpLimiter } from "../live/catchUpLimiter.ts";
+import { memoryPresenceStore, Presence, type PresenceLimits, type PresenceStore } from "../live/presence.ts";
+import { StoryPresenceFeeds } from "../live/storyPresenceFeed.ts";
+import { roleInStory } from "../commands/storyAccess.ts";
 import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./policy.ts";
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
 import { GRAPHIQL_OPTIONS, graphiqlRenderer } from "./graphiqlPage.ts";
@@ -46,6 +49,8 @@ export type AppOptions = {
   policy?: ServerPolicy;
   /** open subscriptions and WebSockets: caps, re-checks, timeouts; defaults when omitted */
   live?: Partial<LiveLimits>;
+  /** where presence is kept (Redis with REDIS_URL: createPresenceStore) and its limits; in this process with the defaults when omitted */
+  presence?: { store?: PresenceStore; limits?: Partial<PresenceLimits> };
   /** what the server still waits for before it serves GraphQL (the database, at start); ready when omitted */
   startup?: Startup;
   /** PING of the Redis that carries live messages, for /readiness; omitted without Redis */
@@ -64,12 +69,28 @@ export function createApp(options: AppOptions) {
   const logger = options.logger ?? createLogger({ format: "text" });
   const authMode = options.authMode ?? (options.supabase ? "both" : "local");
   if (authMode !== "local" && !options.supabase) throw new Error(`auth mode ${authMode} needs a Supabase project`);
+  // presence's own store when none is given: it is this app's to close then
+  const presenceStore = options.presence?.store ?? memoryPresenceStore();
+  const isMember = async (storyId: string, userId: string) => (await roleInStory(options.db.prisma, storyId, userId)) !== null;
+  const presence = new Presence({
+    store: presenceStore,
+    pubsub: options.pubsub,
+    isMember,
+    limits: options.presence?.limits,
+    log: (message, error) => logger.warn(message, error),
+  });
+  const presenceFeeds = new StoryPresenceFeeds(presence, options.pubsub, {
+    isMember,
+    // the present users share the story with the subscriber: their usernames are visible to each other
+    readUsers: (ids) => options.db.prisma.user.findMany({ where: { id: { in: [...ids] } } }),
+  });
   const services: AppServices = {
     db: options.db,
     tokens: options.tokens,
     authMode,
     supabase: authMode === "local" ? null : (options.supabase ?? null),
     pubsub: options.pubsub,
+    presence: { store: presence, feeds: presenceFeeds },
     ai: options.ai,
     throttle: options.throttle ?? createAuthThrottle(),
     logger,
@@ -136,6 +157,7 @@ export function createApp(options: AppOptions) {
     server,
     yoga,
     live,
+    presence,
     maxPayloadBytes: policy.maxBodyBytes,
     log: (message, error) => logger.debug(message, error),
     notReady: () => startup.waitingFor(),
@@ -154,7 +176,10 @@ export function createApp(options: AppOptions) {
     async close() {
       metrics.close();
       live.close();
-      await webSockets.close();
+      presenceFeeds.close();
+      await webSockets.close(); // the sockets' presence ends as they close
+      await presence.close();
+      if (!options.presence?.store) await presenceStore.close();
       await new Promise<void>((resolve) => {
         // an SSE response just ended leaves its connection idle only a moment later: close those as they come
         const closeIdle = setInterval(() => server.closeIdleConnections(), 100);

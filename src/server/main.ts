@@ -7,6 +7,7 @@ import { createTokenService } from "../auth/tokens.ts";
 import { createSupabaseAuth } from "../auth/authentication.ts";
 import { createAuthThrottle } from "../auth/throttle.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
+import { createPresenceStore } from "../live/presence.ts";
 import { GenerationService } from "../ai/generations.ts";
 import { createApp } from "./app.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -75,6 +76,8 @@ async function main() {
   });
   const live = createLiveMessaging(config.redisUrl, (message, error) => logger.warn(message, error));
   const ai = new GenerationService(db, live.pubsub, config.ai);
+  // the live messages' connection says Redis is away once for all (src/live/pubsub.ts)
+  const presenceStore = createPresenceStore(config.redisUrl, { limits: config.presence, onError: (message, error) => logger.debug(message, error) });
   const startup = new Startup();
   const app = createApp({
     db,
@@ -86,6 +89,7 @@ async function main() {
     ai,
     policy: config.policy,
     live: config.live,
+    presence: { store: presenceStore, limits: config.presence },
     logger,
     startup,
     redisPing: config.redisUrl ? (timeoutMs) => live.ping(timeoutMs) : undefined,
@@ -109,6 +113,7 @@ async function main() {
     await app.close(); // ends subscriptions, stops accepting; in-flight requests finish
     await ai.close();
     await live.close();
+    await presenceStore.close();
     await throttle.close();
     await db.close();
     await tracing?.shutdown().catch((error: unknown) => logger.warn("OpenTelemetry: the last spans were not sent:", error));

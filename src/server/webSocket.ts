@@ -13,12 +13,15 @@ import { StorySparkError } from "../domain/errors.ts";
 import { isConnectionLost } from "../database/connectionErrors.ts";
 import { bearerToken } from "../graphql/context.ts";
 import type { LiveInitialContext, LiveSocket, LiveSubscriptions, TokenHolder } from "../live/liveSubscriptions.ts";
+import type { Presence, PresenceInitialContext, PresenceSocket } from "../live/presence.ts";
 
 export type WebSocketOptions = {
   server: Server;
   yoga: YogaServerInstance<InitialContext, {}>;
   /** watches every socket's token and counts its subscriptions */
   live: LiveSubscriptions;
+  /** presence set over a socket is that socket's: it ends when the socket closes or stops answering pings */
+  presence: Presence;
   /** the largest message a client may send: the HTTP body limit */
   maxPayloadBytes: number;
   log?: (message: string, error: unknown) => void;
@@ -37,9 +40,31 @@ function cannotCheckNow(error: unknown): boolean {
 }
 
 /** What the server keeps per socket: its subscriptions' count, its watched token, or the timer that drops it for having none. */
-type SocketState = LiveSocket & { idleTimer: NodeJS.Timeout | null };
+type SocketState = LiveSocket & { idleTimer: NodeJS.Timeout | null; presence: PresenceSocket };
 
-export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () => {}, notReady = () => null, onErrors = () => {} }: WebSocketOptions) {
+/**
+ * Pings the socket and says whether it answered within the time; one that did not is dropped
+ * (terminated: no close frame to wait for), which ends its presence. Between graphql-ws's own,
+ * slower pings: presence must end within seconds of a client vanishing.
+ */
+function answersPing(socket: WebSocket, withinMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (socket.readyState !== socket.OPEN) return resolve(false);
+    const timer = setTimeout(() => {
+      socket.off("pong", answered);
+      socket.terminate();
+      resolve(false);
+    }, withinMs);
+    const answered = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    socket.once("pong", answered);
+    socket.ping();
+  });
+}
+
+export function serveWebSockets({ server, yoga, live, presence, maxPayloadBytes, log = () => {}, notReady = () => null, onErrors = () => {} }: WebSocketOptions) {
   const limits = live.limits;
   // ws answers a larger frame with close 1009 before reading it whole
   const webSockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxPayloadBytes });
@@ -69,7 +94,7 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         }
         const client = clientInfoOf({ connectionParams: ctx.connectionParams ?? {}, socketAddress: request.socket.remoteAddress ?? null });
         if (client.authorization === null) {
-          sockets.set(socket, { admitted: 0, connection: null, idleTimer: null });
+          sockets.set(socket, { admitted: 0, connection: null, idleTimer: null, presence: presence.socket((ms) => answersPing(socket, ms)) });
           armIdle(socket, () => Object.keys(ctx.subscriptions).length);
           return true;
         }
@@ -85,7 +110,7 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         if (holder === null) return false;
         // expired, revoked or its user deleted while open: closed like a bad token at connection
         const connection = live.connect(client, holder, () => socket.close(CloseCode.Forbidden, "Forbidden: the token is no longer valid"));
-        sockets.set(socket, { admitted: 0, connection, idleTimer: null });
+        sockets.set(socket, { admitted: 0, connection, idleTimer: null, presence: presence.socket((ms) => answersPing(socket, ms)) });
         return true;
       },
       onClose: (ctx) => {
@@ -93,6 +118,7 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         if (!state) return;
         if (state.idleTimer) clearTimeout(state.idleTimer);
         state.connection?.close();
+        state.presence.close();
         sockets.delete(ctx.extra.socket);
       },
       onComplete: (ctx) => armIdle(ctx.extra.socket, () => Object.keys(ctx.subscriptions).length),
@@ -114,12 +140,12 @@ export function serveWebSockets({ server, yoga, live, maxPayloadBytes, log = () 
         if (connection && operation.authorization !== null && bearerToken(operation.authorization) !== bearerToken(connection.client.authorization)) {
           return [unauthenticated("this connection is signed in with another token (its connection_init's): send that one in extensions.headers, or none")];
         }
-        const initial: InitialContext & LiveInitialContext = {
+        const initial: InitialContext & LiveInitialContext & PresenceInitialContext = {
           connectionParams: ctx.connectionParams ?? {},
           socketAddress: ctx.extra.request.socket.remoteAddress ?? null,
           params,
           ...(connection === null && operation.authorization !== null ? { operationAuthorization: operation.authorization } : {}),
-          ...(state ? { liveSocket: state } : {}),
+          ...(state ? { liveSocket: state, presenceSocket: state.presence } : {}),
         };
         const enveloped = yoga.getEnveloped(initial);
         const document = enveloped.parse(params.query);

@@ -13,6 +13,7 @@ import { developmentPolicy, type ServerPolicy } from "../../src/server/policy.ts
 import { createLogger } from "../../src/server/logger.ts";
 import { createLiveMessaging, type LiveMessaging } from "../../src/live/pubsub.ts";
 import type { LiveLimits } from "../../src/live/limits.ts";
+import { createPresenceStore, type PresenceLimits } from "../../src/live/presence.ts";
 import { GenerationService } from "../../src/ai/generations.ts";
 import type { AiConfig } from "../../src/ai/config.ts";
 import { readAiConfig } from "../../src/config.ts";
@@ -55,6 +56,8 @@ export type TestServerOptions = {
   auth?: AuthThrottleOptions;
   /** caps, re-checks and timeouts of live subscriptions (defaults otherwise) */
   live?: Partial<LiveLimits>;
+  /** presence's heartbeat, expiry and caps (defaults otherwise); kept in the same Redis as live messages */
+  presence?: Partial<PresenceLimits>;
   /** the Redis live messages go through (TEST_REDIS_URL otherwise; in process when neither) */
   redisUrl?: string;
   /** PostgreSQL: how long a statement may go unanswered (off otherwise, as for the CLI) */
@@ -83,6 +86,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
   const redisUrl = options.redisUrl ?? process.env.TEST_REDIS_URL;
   const live = createLiveMessaging(redisUrl, (message, error) => logger.warn(message, error));
   const throttle = createAuthThrottle(options.auth);
+  const presenceStore = createPresenceStore(redisUrl, { limits: options.presence, onError: (message, error) => logger.debug(message, error) });
   const ai = new GenerationService(db, live.pubsub, { ...readAiConfig({}), ...options.ai });
   const supabase = options.supabase
     ? createSupabaseAuth({ ...options.supabase, log: (message, error) => logger.warn(message, error) })
@@ -98,6 +102,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     logger,
     policy: developmentPolicy(options.policy),
     live: options.live,
+    presence: { store: presenceStore, limits: options.presence },
     redisPing: redisUrl ? (timeoutMs) => live.ping(timeoutMs) : undefined,
     metrics: { token: options.metricsToken },
   });
@@ -121,6 +126,7 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     await app.close();
     await ai.close();
     await live.close();
+    await presenceStore.close();
     await throttle.close();
     await db.close();
   };

@@ -13,5 +13,6 @@ import "./generation.ts";
 import "./errorCode.ts";
 import "./comment.ts";
 import "./storyActivity.ts";
+import "./presence.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());
