@@ -11,5 +11,6 @@ import "./metadata.ts";
 import "./history.ts";
 import "./generation.ts";
 import "./errorCode.ts";
+import "./collaborator.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());
