@@ -1,4 +1,5 @@
-// A user sees and changes only their own stories: anything else is NOT_FOUND (or null), like a missing id.
+// A user sees and changes only the stories they are a member of: anything else is NOT_FOUND (or
+// null), like a missing id. What each role may do is test/roles.test.ts's; here, what membership shows.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ClearModule,
@@ -18,6 +19,12 @@ import {
   WriteModule,
 } from "./support/documents.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
+import { AcceptInvitation, InviteCollaborator } from "./support/membershipDocuments.ts";
+import { graphql } from "./generated/gql.ts";
+
+const UserNode = graphql(`
+  query UserNode($id: ID!) { node(id: $id) { id ... on User { username email } } }
+`);
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
 
 let server: TestServer;
@@ -123,5 +130,24 @@ describe("the owner", () => {
     const where = { where: { storyId: Buffer.from(doomed, "base64").toString().split(":")[1]! } };
     expect(await server.db.prisma.storyEvent.count(where)).toBe(0);
     expect(await server.db.prisma.storyContent.count(where)).toBe(0);
+  });
+});
+
+describe("a member", () => {
+  it("sees the story's nodes and co-members' usernames, never their emails; a stranger still sees none of them", async () => {
+    const carol = await signUpWriter(server, "carol");
+    const shared = await createStory(server, alice.token, "Shared with carol");
+    const { email } = (await server.query(Viewer, {}, carol.token)).viewer!;
+    const { inviteCollaborator } = await server.query(InviteCollaborator, { input: { storyId: shared, email: email!, role: "VIEWER" } }, alice.token);
+    await server.query(AcceptInvitation, { input: { token: inviteCollaborator.token } }, carol.token);
+
+    expect((await server.query(UserNode, { id: alice.userId }, carol.token)).node).toEqual({ id: alice.userId, username: "alice", email: null });
+    expect((await server.query(UserNode, { id: carol.userId }, alice.token)).node).toEqual({ id: carol.userId, username: "carol", email: null });
+    expect((await server.query(UserNode, { id: carol.userId }, carol.token)).node).toEqual({ id: carol.userId, username: "carol", email });
+    // Alice's other story is still hers alone
+    expect((await server.request(StoryState, { id: storyId }, carol.token)).data).toEqual({ story: null });
+    expect((await server.request(Node, { id: moduleId }, carol.token)).data).toEqual({ node: null });
+    // and Bob shares nothing with either
+    expect((await server.request(UserNode, { id: carol.userId }, bob.token)).data).toEqual({ node: null });
   });
 });

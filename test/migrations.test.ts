@@ -24,15 +24,18 @@ import {
 const TABLES = [
   "ai_cost_tracking",
   "ai_generations",
+  "collaborators", // a story's members (issue 13)
   "error_logs",
   "metadata",
   "module_usage_logs",
+  "permissions", // the roles members hold
   "revoked_tokens",
   "stories",
   "story_comment_events",
   "story_comments",
   "story_contents",
   "story_events",
+  "story_invitations",
   "story_modules",
   "story_version_snapshots", // a view: every version whole
   "story_versions",

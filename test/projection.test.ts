@@ -43,6 +43,8 @@ async function readTables() {
     stories: await prisma.story.findMany({ orderBy: { id: "asc" } }),
     modules: await prisma.storyModule.findMany({ orderBy: { id: "asc" } }),
     versions: await prisma.storyVersion.findMany({ orderBy: { id: "asc" } }),
+    collaborators: await prisma.collaborator.findMany({ orderBy: [{ storyId: "asc" }, { userId: "asc" }] }),
+    invitations: await prisma.storyInvitation.findMany({ orderBy: { id: "asc" } }),
   };
 }
 

@@ -5,6 +5,8 @@
 // call, usage, errors.
 import { randomUUID } from "node:crypto";
 import OpenAI from "openai";
+import { isRole, requireRole } from "../domain/roles.ts";
+import { roleInStory } from "../commands/storyAccess.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { Database } from "../database/connect.ts";
 import { LIMITS, moduleByName, type JsonObject, type ModuleDefinition, type ModuleName } from "../domain/catalogue.ts";
@@ -86,7 +88,6 @@ export class GenerationService {
   }
 
   async generate(userId: string, request: GenerateRequest): Promise<GenerateResult> {
-    if (!this.client) throw new StorySparkError("AI_NOT_CONFIGURED", "AI generation is not configured on this server (OPENAI_API_KEY)");
     const module = moduleByName(request.module);
     if (!module) throw badInput("module", `unknown module "${request.module}"`);
     if (Buffer.byteLength(request.inputText, "utf8") > LIMITS.inputTextBytes) {
@@ -96,11 +97,16 @@ export class GenerationService {
     const model = this.modelFor(module.name, request.model);
     const identity = { type: "GenerateModule", module: module.name, inputText: request.inputText, model };
 
+    // a stranger gets what a missing story gets; an editor may generate, and the spend is the
+    // generating user's (their daily budget, their usage), whoever owns the story
     const story = await this.db.prisma.story.findFirst({
-      where: { id: request.storyId, userId },
-      include: { modules: true },
+      where: { id: request.storyId, collaborators: { some: { userId } } },
+      include: { modules: true, collaborators: { where: { userId }, select: { role: true } } },
     });
     if (!story) throw notFound("story");
+    const role = story.collaborators[0]?.role;
+    requireRole(role !== undefined && isRole(role) ? role : "viewer", "editor", "generating a module");
+    if (!this.client) throw new StorySparkError("AI_NOT_CONFIGURED", "AI generation is not configured on this server (OPENAI_API_KEY)");
     // checked again under the story's lock when the output is written; checked now so that no
     // tokens are spent on a request that would be refused
     const terms = requestTerms({ expectedRevision: request.expectedRevision, idempotencyKey: request.idempotencyKey, requestIdentity: identity });
@@ -182,10 +188,18 @@ export class GenerationService {
     }
   }
 
-  /** Asks the generation to stop, wherever it runs. Only its owner may. */
+  /**
+   * Asks the generation to stop, wherever it runs: the user who started it (it is their spend) or
+   * the story's owner may; another member is FORBIDDEN; anyone else gets NOT_FOUND.
+   */
   async cancel(userId: string, generationId: string) {
-    const generation = await this.db.prisma.aiGeneration.findFirst({ where: { id: generationId, userId } });
+    const generation = await this.db.prisma.aiGeneration.findFirst({ where: { id: generationId } });
     if (!generation) throw notFound("generation");
+    if (generation.userId !== userId) {
+      const role = await roleInStory(this.db.prisma, generation.storyId, userId);
+      if (role === null) throw notFound("generation");
+      requireRole(role, "owner", "cancelling another member's generation");
+    }
     if (generation.status === "running") {
       this.running.get(generationId)?.abort("cancelled" satisfies StopReason);
       this.pubsub.publish("generationCancelled", { generationId });

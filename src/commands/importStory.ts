@@ -6,7 +6,9 @@
 // new ids, no unknown fields, no generation provenance (the generations are not the importer's).
 // All of it is appended and projected in one transaction, through the same service as any
 // command (in batches for a long log), and announced; anything invalid is BAD_USER_INPUT naming
-// the event's seq and the field, and nothing is stored.
+// the event's seq and the field, and nothing is stored. Membership events (invitations, members,
+// ownership) are left out: the imported story is the importer's alone, and its log is numbered
+// again without them.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { MODULES } from "../domain/catalogue.ts";
@@ -26,6 +28,7 @@ import {
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import { upcast } from "../eventstore/upcast.ts";
 import { EXPORT_FORMAT } from "../history/exportFormat.ts";
+import { isMembershipEvent, type MembershipEventData } from "../domain/membership.ts";
 import { runStoryCommand, type CommandServices } from "./storyCommands.ts";
 
 const exportedLog = z.object({
@@ -58,7 +61,7 @@ const PAYLOADS = {
   Redone: z.object({ from: z.number().int(), to: z.number().int() }),
   VersionRestored: z.object({ restoredNumber: z.number().int(), version: versionRef }),
   VersionLabeled: z.object({ number: z.number().int(), label: text.nullable() }),
-} satisfies Record<StoryEventData["type"], z.ZodType>;
+} satisfies Record<Exclude<StoryEventData["type"], MembershipEventData["type"]>, z.ZodType>;
 
 type Payloads = { [K in keyof typeof PAYLOADS]: z.infer<(typeof PAYLOADS)[K]> };
 type ImportedEvent = { [K in keyof Payloads]: { type: K; payload: Payloads[K] } }[keyof Payloads];
@@ -75,6 +78,7 @@ export async function importStory(services: CommandServices, ownerId: string, da
   for (const [i, exported] of parsed.data.events.entries()) {
     const where = `data.events[seq ${exported.seq}]`;
     if (exported.seq !== i + 1) throw badInput(`${where}.seq`, `must be ${i + 1}: the log starts at 1 and has no gaps`);
+    if (isMembershipEvent(exported.type)) continue;
     const imported = importedEvent(exported, where);
     if ((i === 0) !== (imported.type === "StoryCreated")) throw badInput(`${where}.type`, "the log must start with StoryCreated, once");
 
@@ -82,7 +86,7 @@ export async function importStory(services: CommandServices, ownerId: string, da
       ...replayed(imported, state, ownerId, where),
       id: randomUUID(),
       storyId,
-      seq: exported.seq,
+      seq: recorded.length + 1,
       schemaVersion: EVENT_SCHEMA_VERSION,
       actorId: ownerId,
       createdAt: new Date(exported.createdAt),
@@ -104,6 +108,7 @@ function importedEvent(exported: z.infer<typeof exportedLog>["events"][number], 
     const field = /schema version/.test(String(error)) ? "schemaVersion" : "type";
     throw badInput(`${where}.${field}`, error instanceof Error ? error.message : `is not a Story Spark event`);
   }
+  if (isMembershipEvent(current.type)) throw badInput(`${where}.type`, `${current.type} is not imported`);
   const schema: z.ZodType = PAYLOADS[current.type];
   const payload = schema.safeParse(current.payload);
   if (!payload.success) {

@@ -1,25 +1,31 @@
-// The metadata layer: free key/value data on a story, a module or a version the viewer owns.
+// The metadata layer: free key/value data on a story, a module or a version. Any member reads it
+// (through the loaders); an editor or the owner writes it.
 import { Prisma } from "../generated/prisma/client.ts";
 import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
 import { LIMITS } from "../domain/catalogue.ts";
 import { badInput, notFound } from "../domain/errors.ts";
 import { checkJson, checkText } from "../domain/text.ts";
+import { requireStoryRole } from "./storyAccess.ts";
 
 export type MetadataParentType = "story" | "module" | "version";
 export type MetadataTarget = { parentType: MetadataParentType; parentId: string; key: string };
 
-/** The story a parent belongs to, when the viewer owns it. */
-async function owningStory(db: DbClient, parentType: MetadataParentType, parentId: string, ownerId: string): Promise<string> {
+/**
+ * The story a parent belongs to, when the viewer may write its metadata: a stranger gets what a
+ * missing parent gets (NOT_FOUND), a member below editor FORBIDDEN.
+ */
+async function owningStory(db: DbClient, parentType: MetadataParentType, parentId: string, actorId: string): Promise<string> {
   const where = { id: parentId };
-  const ownStory = { story: { userId: ownerId } };
+  const ownStory = { story: { collaborators: { some: { userId: actorId } } } };
   const found =
     parentType === "story"
-      ? await db.story.findFirst({ where: { ...where, userId: ownerId }, select: { id: true } }).then((s) => s && { storyId: s.id })
+      ? await db.story.findFirst({ where: { ...where, ...ownStory.story }, select: { id: true } }).then((s) => s && { storyId: s.id })
       : parentType === "module"
         ? await db.storyModule.findFirst({ where: { ...where, ...ownStory }, select: { storyId: true } })
         : await db.storyVersion.findFirst({ where: { ...where, ...ownStory }, select: { storyId: true } });
   if (!found) throw notFound(parentType);
+  await requireStoryRole(db, found.storyId, actorId, "editor", "changing metadata");
   return found.storyId;
 }
 

@@ -1,10 +1,21 @@
 // The viewer's role in a story, read from the database: null for a stranger (who gets what a
 // missing id gets). The one place a command outside the story's own stream asks who may act.
 import type { DbClient } from "../database/types.ts";
-import type { Role } from "../domain/roles.ts";
+import { notFound } from "../domain/errors.ts";
+import { isRole, requireRole, type Role } from "../domain/roles.ts";
 
 export async function roleInStory(db: DbClient, storyId: string, userId: string): Promise<Role | null> {
-  // until membership lands, the owner is the only member
-  const story = await db.story.findFirst({ where: { id: storyId, userId }, select: { id: true } });
-  return story ? "owner" : null;
+  const member = await db.collaborator.findUnique({ where: { storyId_userId: { storyId, userId } }, select: { role: true } });
+  return member && isRole(member.role) ? member.role : null;
+}
+
+/**
+ * The viewer's role when it allows `needed`: NOT_FOUND for a stranger (as for a missing story),
+ * FORBIDDEN naming the role needed for a member whose role is lower.
+ */
+export async function requireStoryRole(db: DbClient, storyId: string, userId: string, needed: Role, action: string): Promise<Role> {
+  const role = await roleInStory(db, storyId, userId);
+  if (role === null) throw notFound("story");
+  requireRole(role, needed, action);
+  return role;
 }

@@ -27,6 +27,8 @@ import { announceEventsAppended } from "../analytics/signals.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import { loadCommandState, type CommandState } from "../projection/loadStoryState.ts";
 import { forgetState, recentState, rememberState } from "./recentStates.ts";
+import { authorize } from "../domain/membership.ts";
+import { requireStoryRole } from "./storyAccess.ts";
 import { planProjection } from "../projection/projectionPlan.ts";
 import { deleteStoryComments } from "../eventstore/commentStream.ts";
 
@@ -107,7 +109,7 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
     if (result) return remember(db, result);
   }
   for (let attempt = 0; attempt < UNLOCKED_ATTEMPTS; attempt++) {
-    const result = await decideAndAppend(db.prisma, request, terms, await loadOwnStory(db.prisma, request, terms, { lock: false }));
+    const result = await decideAndAppend(db.prisma, request, terms, await loadStory(db.prisma, request, terms, { lock: false }));
     if (result) return remember(db, result);
   }
   return remember(
@@ -115,7 +117,7 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
     await inAppendTransaction(
       db,
       storyId,
-      async (tx) => (await decideAndAppend(tx, request, terms, await loadOwnStory(tx, request, terms, { lock: true })))!,
+      async (tx) => (await decideAndAppend(tx, request, terms, await loadStory(tx, request, terms, { lock: true })))!,
       TRANSACTION_OPTIONS,
     ),
   );
@@ -123,12 +125,13 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
 
 /**
  * The state this process's last write left the story in (./recentStates.ts), when the command
- * can be decided on it: its own story, no idempotency key to look up, no older version to read,
- * and the revision the request expects, if it names one.
+ * can be decided on it: a story the actor is a member of (their role is checked on it, as on any
+ * state), no idempotency key to look up, no older version to read, and the revision the request
+ * expects, if it names one.
  */
 function rememberedState(db: Database, request: StoryCommandRequest, terms: RequestTerms): CommandState | null {
   const state = recentState(db, request.storyId);
-  if (!state || state.ownerId !== request.actorId || terms.idempotencyKey !== null) return null;
+  if (!state || !state.members.has(request.actorId) || terms.idempotencyKey !== null) return null;
   if (request.command.type === "ImportLog" || versionsNeededBy(request.command).length > 0) return null;
   if (terms.expectedRevision !== null && terms.expectedRevision !== state.revision) return null;
   return { state, earlier: null };
@@ -153,6 +156,8 @@ async function decideAndAppend(
   { state: before, earlier }: CommandState,
 ): Promise<StoryCommandResult | null> {
   const { storyId, actorId, command } = request;
+  // who may: a stranger gets what a missing story gets, a member whose role is too low FORBIDDEN
+  if (command.type !== "ImportLog") authorize(before, actorId, command.type);
   const replayed = checkLoadedRequest(before, terms, earlier);
   if (replayed) return { storyId, events: [replayed], event: replayed, replayed: true, changes: [], after: null };
 
@@ -248,10 +253,10 @@ function checkLoadedRequest(
   return null;
 }
 
-async function loadOwnStory(db: DbClient, request: StoryCommandRequest, terms: RequestTerms, options: { lock: boolean }): Promise<CommandState> {
+async function loadStory(db: DbClient, request: StoryCommandRequest, terms: RequestTerms, options: { lock: boolean }): Promise<CommandState> {
   const command = request.command as StoryCommand;
   const loaded = await loadCommandState(db, request.storyId, { extraVersions: versionsNeededBy(command), idempotencyKey: terms.idempotencyKey, lock: options.lock });
-  if (!loaded || loaded.state.ownerId !== request.actorId) throw notFound("story");
+  if (!loaded) throw notFound("story");
   return loaded;
 }
 
@@ -275,11 +280,12 @@ export function fingerprint(identity: unknown, asJson: (value: unknown) => strin
   return createHash("sha256").update(asJson(rest)).digest("hex");
 }
 
-/** Deletes a story with its whole log, its stored content, read rows and metadata. */
+/** Deletes a story with its whole log, its stored content, read rows (members and invitations too) and metadata: its owner only. */
 export async function deleteStory(db: Database, storyId: string, actorId: string): Promise<void> {
   await db.prisma.$transaction(async (tx) => {
-    const owners = await tx.$queryRaw<{ user_id: string }[]>`SELECT user_id FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
-    if (owners[0]?.user_id !== actorId) throw notFound("story");
+    // the story's lock first: no member joins or leaves while it goes
+    await tx.$queryRaw`SELECT 1 FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
+    await requireStoryRole(tx, storyId, actorId, "owner", "deleting the story");
     await tx.metadata.deleteMany({ where: { storyId } });
     // generations keep the story's text in their prompts; spend and usage figures stay
     await tx.aiGeneration.deleteMany({ where: { storyId } });

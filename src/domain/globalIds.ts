@@ -1,7 +1,7 @@
 // The ids clients see: base64 of "Type:uuid", one per kind of object (the GraphQL schema's
 // global ids). The CLI takes and prints them too, beside the plain uuids.
 
-export const NODE_TYPES = ["User", "Story", "StoryModule", "StoryVersion", "StoryEvent", "Metadata", "Generation", "StoryComment"] as const;
+export const NODE_TYPES = ["User", "Story", "StoryModule", "StoryVersion", "StoryEvent", "Metadata", "Generation", "StoryComment", "StoryInvitation"] as const;
 export type NodeTypeName = (typeof NODE_TYPES)[number];
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

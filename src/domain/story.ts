@@ -17,6 +17,16 @@ import { StorySparkError, badInput } from "./errors.ts";
 import { sameOutput, type OutputContent, type VersionOutputs } from "./content.ts";
 import { checkJson, checkText } from "./text.ts";
 import { VersionHistory, type StoryVersionState } from "./versionHistory.ts";
+import {
+  NO_MEMBERS,
+  decideMembership,
+  evolveMembership,
+  isMembershipCommand,
+  withCreator,
+  type MembershipCommand,
+  type MembershipEventData,
+  type MembershipState,
+} from "./membership.ts";
 
 export type { StoryVersionState } from "./versionHistory.ts";
 
@@ -44,7 +54,9 @@ export type StoryEventData =
   | { type: "Undone"; payload: { from: number; to: number } }
   | { type: "Redone"; payload: { from: number; to: number } }
   | { type: "VersionRestored"; payload: { restoredNumber: number; version: VersionRef } }
-  | { type: "VersionLabeled"; payload: { number: number; label: string | null } };
+  | { type: "VersionLabeled"; payload: { number: number; label: string | null } }
+  // membership: who may do what (./membership.ts)
+  | MembershipEventData;
 
 export type StoryEventType = StoryEventData["type"];
 
@@ -73,11 +85,13 @@ export type StoryCommand =
   | { type: "Undo" }
   | { type: "Redo" }
   | { type: "RestoreVersion"; number: number; versionId: string }
-  | { type: "LabelVersion"; number: number; label: string | null };
+  | { type: "LabelVersion"; number: number; label: string | null }
+  // membership: who may do what (./membership.ts)
+  | MembershipCommand;
 
 // ---------------------------------------------------------------- state
 
-export type StoryState = {
+export type StoryState = MembershipState & {
   readonly id: string;
   readonly exists: boolean;
   readonly ownerId: string;
@@ -115,6 +129,7 @@ export function initialState(storyId: string): StoryState {
     revision: 0,
     activeVersionNumber: 0,
     redo: [],
+    ...NO_MEMBERS,
     versions: VersionHistory.empty(),
     labels: new Map(),
     moduleIds: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as ModuleIds,
@@ -167,6 +182,7 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
     ];
   }
   if (!state.exists) throw new StorySparkError("NOT_FOUND", "story not found");
+  if (isMembershipCommand(command)) return decideMembership(command, state);
   const nextVersion = (id: string): VersionRef => ({ id, number: state.versions.latestNumber + 1 });
 
   switch (command.type) {
@@ -290,7 +306,7 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
         generationId: null,
       };
       return {
-        ...base,
+        ...withCreator(base, p.ownerId, at),
         exists: true,
         ownerId: p.ownerId,
         title: p.title,
@@ -348,6 +364,15 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
       else labels.set(event.payload.number, event.payload.label);
       return { ...base, labels };
     }
+    // membership (./membership.ts): bumps the revision, makes no version
+    case "CollaboratorInvited":
+    case "InvitationAccepted":
+    case "InvitationDeclined":
+    case "InvitationRevoked":
+    case "CollaboratorRoleChanged":
+    case "CollaboratorRemoved":
+    case "OwnershipTransferred":
+      return evolveMembership(base, event);
     default:
       return assertNever(event);
   }

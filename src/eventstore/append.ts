@@ -8,7 +8,12 @@ import { StorySparkError } from "../domain/errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { NewStoryPlan, ProjectionPlan, StoryChangePlan } from "../projection/projectionPlan.ts";
 import {
+  COLLABORATOR_COLUMNS,
+  COLLABORATOR_KEY_COLUMNS,
   CONTENT_COLUMNS,
+  INVITATION_COLUMNS,
+  deleteRows,
+  upsertRows,
   EVENT_COLUMNS,
   LABEL_COLUMNS,
   MODULE_CHANGE_COLUMNS,
@@ -47,7 +52,9 @@ function newStoryStatement(events: readonly StoryEventRow[], plan: NewStoryPlan)
     WITH contents AS (${insertRows("story_contents", CONTENT_COLUMNS, plan.contents, { skipExisting: true })}),
          appended AS (${insertRows("story_events", EVENT_COLUMNS, events)}),
          story AS (${insertRows("stories", STORY_COLUMNS, [plan.story])}),
-         modules AS (${insertRows("story_modules", MODULE_COLUMNS, plan.modules)})
+         modules AS (${insertRows("story_modules", MODULE_COLUMNS, plan.modules)}),
+         collaborators AS (${insertRows("collaborators", COLLABORATOR_COLUMNS, plan.collaborators)}),
+         invitations AS (${insertRows("story_invitations", INVITATION_COLUMNS, plan.invitations)})
     ${insertRows("story_versions", VERSION_COLUMNS, plan.versions)}`;
 }
 
@@ -66,7 +73,23 @@ function storyChangeStatement(events: readonly StoryEventRow[], plan: StoryChang
          modules AS (${updateRows("story_modules", MODULE_CHANGE_COLUMNS, ["id"], plan.modules, { onlyIf })}),
          versions AS (${insertRows("story_versions", VERSION_COLUMNS, plan.versions, { onlyIf })}),
          labels AS (${updateRows("story_versions", LABEL_COLUMNS, ["storyId", "versionNumber"], plan.labels, { onlyIf })})
+         ${membershipParts(plan, onlyIf)}
     SELECT revision FROM locked`;
+}
+
+/** Members and invitations, for a change that touched them (most don't: no part is added then). */
+function membershipParts(plan: StoryChangePlan, onlyIf: Prisma.Sql): Prisma.Sql {
+  const parts: Prisma.Sql[] = [];
+  if (plan.collaborators.length > 0) {
+    parts.push(Prisma.sql`collaborators AS (${upsertRows("collaborators", COLLABORATOR_COLUMNS, ["storyId", "userId"], plan.collaborators, { onlyIf })})`);
+  }
+  if (plan.removedCollaborators.length > 0) {
+    parts.push(Prisma.sql`removed_collaborators AS (${deleteRows("collaborators", COLLABORATOR_KEY_COLUMNS, plan.removedCollaborators, { onlyIf })})`);
+  }
+  if (plan.invitations.length > 0) {
+    parts.push(Prisma.sql`invitations AS (${upsertRows("story_invitations", INVITATION_COLUMNS, ["id"], plan.invitations, { onlyIf })})`);
+  }
+  return parts.length === 0 ? Prisma.empty : Prisma.sql`, ${Prisma.join(parts, ", ")}`;
 }
 
 /**

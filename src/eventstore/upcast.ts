@@ -1,6 +1,7 @@
 // Reads old events as current ones. Each event type's payload shape carries a
 // schema version; when one changes, add its step here rather than rewriting the log.
 import { EVENT_SCHEMA_VERSION, type StoryEventData } from "../domain/story.ts";
+import { MEMBERSHIP_EVENT_TYPES } from "../domain/membership.ts";
 
 const EVENT_TYPES = new Set<string>([
   "StoryCreated",
@@ -11,6 +12,7 @@ const EVENT_TYPES = new Set<string>([
   "Redone",
   "VersionRestored",
   "VersionLabeled",
+  ...MEMBERSHIP_EVENT_TYPES,
 ] satisfies StoryEventData["type"][]);
 
 export function upcast(stored: { type: string; schemaVersion: number; payload: unknown }): StoryEventData {

@@ -1,5 +1,5 @@
-// Per-request DataLoaders. Every lookup is scoped to the viewer: another user's
-// objects load as missing, so no resolver can leak them.
+// Per-request DataLoaders. Every lookup is scoped to the viewer's membership: the objects of a
+// story the viewer is not a member of load as missing, so no resolver can leak them.
 import DataLoader from "dataloader";
 import { notFound } from "../domain/errors.ts";
 import type { Database } from "../database/connect.ts";
@@ -14,14 +14,17 @@ import type { StoryState } from "../domain/story.ts";
 import { storyRow, versionRow } from "../projection/storyRows.ts";
 import type { MetadataParentType } from "../commands/metadataCommands.ts";
 import { createCommentLoaders } from "./commentLoaders.ts";
+import { isRole, type Role } from "../domain/roles.ts";
 
 export type VersionsPageKey = { storyId: string; first: number; beforeNumber: number | null; labeledOnly: boolean };
 
 export type Loaders = ReturnType<typeof createLoaders>;
 
 export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
-  const owner = viewer?.id ?? "00000000-0000-0000-0000-000000000000";
-  const ownStory = { story: { userId: owner } };
+  const member = viewer?.id ?? "00000000-0000-0000-0000-000000000000";
+  /** a story the viewer is a member of, in any role */
+  const shared = { collaborators: { some: { userId: member } } };
+  const ownStory = { story: shared };
 
   const byKey = <T, K>(keys: readonly K[], rows: T[], keyOf: (row: T) => K): (T | null)[] => {
     const map = new Map(rows.map((row) => [keyOf(row), row]));
@@ -34,7 +37,17 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
   };
 
   const story = new DataLoader<string, Story | null>(async (ids) =>
-    byKey(ids, await prisma.story.findMany({ where: { id: { in: [...ids] }, userId: owner } }), (s) => s.id),
+    byKey(ids, await prisma.story.findMany({ where: { id: { in: [...ids] }, ...shared } }), (s) => s.id),
+  );
+  /** the viewer's role in each story; null where the viewer is not a member */
+  const storyRole = new DataLoader<string, Role | null>(async (ids) =>
+    byKey(
+      ids,
+      (await prisma.collaborator.findMany({ where: { storyId: { in: [...ids] }, userId: member }, select: { storyId: true, role: true } })).flatMap((row) =>
+        isRole(row.role) ? [{ storyId: row.storyId, role: row.role }] : [],
+      ),
+      (row) => row.storyId,
+    ).map((row) => row?.role ?? null),
   );
 
   /** Loads rows that name their story, keeping only the viewer's. */
@@ -48,11 +61,16 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
   };
 
   return {
-    /** users: only the viewer is visible */
+    /** users: the viewer, and the members of stories the viewer is a member of (their email only to themselves) */
     user: new DataLoader<string, User | null>(async (ids) =>
-      byKey(ids, await prisma.user.findMany({ where: { id: { in: ids.filter((id) => id === owner) } } }), (u) => u.id),
+      byKey(
+        ids,
+        await prisma.user.findMany({ where: { id: { in: [...ids] }, OR: [{ id: member }, { memberships: { some: { story: shared } } }] } }),
+        (u) => u.id,
+      ),
     ),
     story,
+    storyRole,
     modulesOfStory: new DataLoader<string, StoryModule[]>(async (storyIds) =>
       grouped(
         storyIds,
@@ -101,7 +119,8 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
                    AND (NOT ${labeledOnly}::boolean OR label IS NOT NULL)
                  ORDER BY version_number DESC
                  LIMIT ${first}) v
-             WHERE s.id = ANY(${storyIds}::uuid[]) AND s.user_id = ${owner}::uuid
+             WHERE s.id = ANY(${storyIds}::uuid[])
+               AND EXISTS (SELECT 1 FROM collaborators c WHERE c.story_id = s.id AND c.user_id = ${member}::uuid)
              ORDER BY v.story_id, v.version_number DESC`;
           const byStory = grouped(storyIds, rows.map(versionSummaryFromRow), (v) => v.storyId);
           group.forEach((key, i) => results.set(JSON.stringify(key), byStory[i]!));
@@ -112,7 +131,7 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
     ),
     /** A version's snapshot and inputs, for versions loaded without them. */
     versionContent: new DataLoader<string, VersionContent | null>(async (ids) => {
-      const contents = await readVersionContents(prisma, ids, owner);
+      const contents = await readVersionContents(prisma, ids, member);
       return ids.map((id) => contents.get(id) ?? null);
     }),
     event: new DataLoader<string, StoredEvent | null>(async (ids) => {
@@ -124,8 +143,9 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
       const rows = await ownedRows(await prisma.storyEvent.findMany({ where: { OR: pairs.map(([storyId, seq]) => ({ storyId, seq })) } }));
       return byKey(keys, await toStoredEvents(prisma, rows), (e) => JSON.stringify([e.storyId, e.seq]));
     }),
+    /** a generation is seen by the members of its story, whoever ran it */
     generation: new DataLoader<string, AiGeneration | null>(async (ids) =>
-      byKey(ids, await prisma.aiGeneration.findMany({ where: { id: { in: [...ids] }, userId: owner } }), (g) => g.id),
+      byKey(ids, await ownedRows(await prisma.aiGeneration.findMany({ where: { id: { in: [...ids] } } })), (g) => g.id),
     ),
     metadata: new DataLoader<string, Metadata | null>(async (ids) =>
       byKey(ids, await ownedRows(await prisma.metadata.findMany({ where: { id: { in: [...ids] } } })), (m) => m.id),
@@ -221,4 +241,9 @@ export function loadersForMessage(db: Database, viewer: Viewer | null, messageId
   const loaders = createLoaders(retryingLostConnections(db.prisma), viewer);
   perMessage.set(key, { loaders, expires: now + PER_MESSAGE_TTL_MS });
   return loaders;
+}
+
+/** Whom a live feed is for: it ends when they are removed from the story (src/live/storyEventFeed.ts). */
+export function viewerOf(context: { readonly viewer: Viewer | null }): { userId: string } | undefined {
+  return context.viewer ? { userId: context.viewer.id } : undefined;
 }

@@ -70,9 +70,14 @@ export function answerKey(page: StoryPage, args: ExecutionArgs): string {
   return JSON.stringify([page.viewerId, page.storyId, text, args.operationName ?? null, args.variableValues ?? null]);
 }
 
-/** The story's revision now, when it is the viewer's; null when it is not (or there is none). */
+/**
+ * The story's revision now, when the viewer is a member; null when not (or there is none). A
+ * member joining, leaving or changing role moves the revision: a kept answer never outlives them.
+ */
 export async function revisionOf(reader: DbClient, page: StoryPage): Promise<number | null> {
   const rows = await reader.$queryRaw<{ revision: number }[]>`
-    SELECT revision FROM stories WHERE id = ${page.storyId}::uuid AND user_id = ${page.viewerId}::uuid`;
+    SELECT s.revision FROM stories s
+     WHERE s.id = ${page.storyId}::uuid
+       AND EXISTS (SELECT 1 FROM collaborators c WHERE c.story_id = s.id AND c.user_id = ${page.viewerId}::uuid)`;
   return rows[0]?.revision ?? null;
 }

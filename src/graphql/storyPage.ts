@@ -18,10 +18,11 @@ import type { GraphQLContext } from "./context.ts";
 import { idOf } from "./globalIds.ts";
 import type { Loaders, VersionSummary, VersionsPageKey } from "./loaders.ts";
 import { versionsPageKey, type VersionsArguments } from "./schema/storyVersion.ts";
+import { isRole } from "../domain/roles.ts";
 
 /** What one statement reads for a query: the story, and the page of its versions the query lists, if any. */
 export type StoryPage = {
-  /** whose: the story is read only when it is theirs */
+  /** who asks: the story is read only when they are a member */
   readonly viewerId: string;
   readonly storyId: string;
   readonly versions: VersionsPageKey | null;
@@ -48,6 +49,7 @@ const ANSWERED: Readonly<Record<string, Readonly<Record<string, string | null>>>
     activeVersionNumber: null,
     canUndo: null,
     canRedo: null,
+    viewerRole: null,
     owner: "User",
     modules: "StoryModule",
     module: "StoryModule",
@@ -125,13 +127,14 @@ export function storyPageOf(args: ExecutionArgs, operation: OperationDefinitionN
 }
 
 type StoryPageRow = Story & {
+  viewerRole: string;
   modules: (Omit<StoryModule, "createdAt" | "updatedAt"> & { createdAt: string; updatedAt: string })[] | null;
   versions: (Omit<VersionSummary, "createdAt"> & { createdAt: string })[] | null;
 };
 
 /**
  * Reads the page in one statement and primes the loaders with it: the story (null when it is not
- * the viewer's, as the loader would have it), its modules and its page of versions — the latter
+ * shared with the viewer, as the loader would have it), the viewer's role in it, its modules and its page of versions — the latter
  * from the index with LIMIT, without their content. Answers the revision read; null when the
  * story is not the viewer's.
  */
@@ -141,6 +144,7 @@ export async function readStoryPage(reader: DbClient, loaders: Loaders, page: St
     SELECT s.id, s.user_id AS "userId", s.title, s.logline, s.genre, s.created_at AS "createdAt", s.updated_at AS "updatedAt",
            s.is_complete AS "isComplete", s.active_version_id AS "activeVersionId", s.active_version_number AS "activeVersionNumber",
            s.revision, s.latest_version_number AS "latestVersionNumber", s.redo_version_numbers AS "redoVersionNumbers",
+           c.role AS "viewerRole",
            (SELECT json_agg(json_build_object(
                      'id', m.id, 'storyId', m.story_id, 'moduleName', m.module_name, 'inputText', m.input_text,
                      'outputText', m.output_text, 'moduleOrder', m.module_order, 'createdAt', m.created_at, 'updatedAt', m.updated_at)
@@ -157,14 +161,15 @@ export async function readStoryPage(reader: DbClient, loaders: Loaders, page: St
                        AND (NOT ${versions?.labeledOnly ?? false}::boolean OR label IS NOT NULL)
                      ORDER BY version_number DESC
                      LIMIT ${versions?.first ?? 0}::int) v) AS versions
-      FROM stories s
-     WHERE s.id = ${page.storyId}::uuid AND s.user_id = ${page.viewerId}::uuid`;
+      FROM stories s JOIN collaborators c ON c.story_id = s.id AND c.user_id = ${page.viewerId}::uuid
+     WHERE s.id = ${page.storyId}::uuid`;
   const row = rows[0];
   if (!row) {
     loaders.story.prime(page.storyId, null);
     return null;
   }
-  const { modules, versions: versionRows, ...story } = row;
+  const { modules, versions: versionRows, viewerRole, ...story } = row;
+  loaders.storyRole.prime(page.storyId, isRole(viewerRole) ? viewerRole : null).prime(story.id, isRole(viewerRole) ? viewerRole : null);
   // under the id asked for too, should its spelling differ from the database's
   loaders.story.prime(page.storyId, story).prime(story.id, story);
   loaders.modulesOfStory.prime(

@@ -5,6 +5,7 @@ import { MODULES, inStoryOrder, type JsonObject, type ModuleInputs, type ModuleO
 import type { DbClient } from "../database/types.ts";
 import { readStream } from "../eventstore/eventStore.ts";
 import { readCommentStream } from "../eventstore/commentStream.ts";
+import { publicPayload } from "../domain/membership.ts";
 import { EXPORT_FORMAT, EXPORT_FORMAT_VERSION, type StoryExport } from "./exportFormat.ts";
 
 /** Everything of an export but its versions and its log, which are read page by page. */
@@ -16,9 +17,9 @@ type ExportedComment = NonNullable<StoryExport["comments"]>[number];
 /** Rows per statement: a page of versions holds a full snapshot each (50 KB and more). */
 const PAGE_ROWS = 50;
 
-/** null when there is no such story of this owner (ownerId null: any owner, for operators). */
-export async function readStoryExportHeader(db: DbClient, storyId: string, ownerId: string | null): Promise<StoryExportHeader | null> {
-  const story = await db.story.findFirst({ where: { id: storyId, ...(ownerId === null ? {} : { userId: ownerId }) } });
+/** null when there is no such story shared with this member, in any role (memberId null: any story, for operators). */
+export async function readStoryExportHeader(db: DbClient, storyId: string, memberId: string | null): Promise<StoryExportHeader | null> {
+  const story = await db.story.findFirst({ where: { id: storyId, ...(memberId === null ? {} : { collaborators: { some: { userId: memberId } } }) } });
   if (!story) return null;
   const modules = await db.storyModule.findMany({ where: { storyId }, orderBy: { moduleOrder: "asc" } });
   return {
@@ -110,7 +111,8 @@ async function* exportedEventPages(db: DbClient, header: StoryExportHeader): Asy
       seq: e.seq,
       type: e.type,
       schemaVersion: e.schemaVersion,
-      payload: e.payload as JsonObject,
+      // an invitation's email and token hash are not the story's: an export never carries them
+      payload: publicPayload(e.type, e.payload) as JsonObject,
       createdAt: e.createdAt.toISOString(),
     }));
     after = events[events.length - 1]!.seq;
@@ -135,8 +137,8 @@ async function* exportedCommentPages(db: DbClient, header: StoryExportHeader): A
 }
 
 /** The whole export as one value (GraphQL's exportStory, Markdown); null as readStoryExportHeader. */
-export async function buildStoryExport(db: DbClient, storyId: string, ownerId: string | null): Promise<StoryExport | null> {
-  const header = await readStoryExportHeader(db, storyId, ownerId);
+export async function buildStoryExport(db: DbClient, storyId: string, memberId: string | null): Promise<StoryExport | null> {
+  const header = await readStoryExportHeader(db, storyId, memberId);
   if (!header) return null;
   const versions: ExportedVersion[] = [];
   for await (const page of versionTextPages(db, header)) {

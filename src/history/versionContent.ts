@@ -6,14 +6,14 @@ import type { VersionContent } from "./versionDiff.ts";
 
 type ContentRow = { id: string; full_snapshot: unknown; inputs: unknown };
 
-/** The content of these versions, by id; `ownerId`: only versions of that user's stories. */
-export async function readVersionContents(db: DbClient, ids: readonly string[], ownerId: string | null = null): Promise<Map<string, VersionContent>> {
+/** The content of these versions, by id; `memberId`: only versions of stories that user is a member of. */
+export async function readVersionContents(db: DbClient, ids: readonly string[], memberId: string | null = null): Promise<Map<string, VersionContent>> {
   if (ids.length === 0) return new Map();
   const rows = await db.$queryRaw<ContentRow[]>`
     SELECT v.id, v.full_snapshot, v.inputs
       FROM story_version_snapshots v
      WHERE v.id = ANY(${[...ids]}::uuid[])
-       AND (${ownerId}::uuid IS NULL OR EXISTS (SELECT 1 FROM stories s WHERE s.id = v.story_id AND s.user_id = ${ownerId}::uuid))`;
+       AND (${memberId}::uuid IS NULL OR EXISTS (SELECT 1 FROM collaborators c WHERE c.story_id = v.story_id AND c.user_id = ${memberId}::uuid))`;
   return new Map(rows.map((row) => [row.id, versionContentOf(row)]));
 }
 

@@ -6,7 +6,7 @@ import { storedOutputs, type OutputRefs } from "../domain/content.ts";
 import { changedModules, type StoryVersionState } from "../domain/story.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, StoryAppended } from "./pubsub.ts";
-import { storyLogFeed, type FeedStart } from "./storyEventFeed.ts";
+import { storyLogFeed, type FeedStart, type FeedViewer } from "./storyEventFeed.ts";
 
 export type ModuleChange = StoryAppended & { module: ModuleName };
 
@@ -14,7 +14,7 @@ export function moduleUpdateFeed(
   db: DbClient,
   pubsub: LivePubSub,
   storyId: string,
-  options: { after: FeedStart; only: ModuleName | null },
+  options: { after: FeedStart; only: ModuleName | null; viewer?: FeedViewer },
 ): AsyncIterableIterator<ModuleChange> {
   return storyLogFeed(db, pubsub, storyId, options.after, async (page) =>
     (await moduleChangesOf(db, storyId, page)).flatMap(({ event, modules }) =>
@@ -32,6 +32,7 @@ export function moduleUpdateFeed(
     ),
     // the changes are told by their versions: the events' content is not read
     "references",
+    options.viewer,
   );
 }
 

@@ -11,6 +11,7 @@ export function publishStoryChanges(pubsub: LivePubSub, result: StoryCommandResu
       type: event.type,
       activeVersionNumber: event.activeVersionNumber,
       modules,
+      ...(event.type === "CollaboratorRemoved" ? { removedMember: event.payload.userId } : {}),
     });
   }
 }

@@ -14,6 +14,8 @@ export type StoryAppended = {
   type: string;
   activeVersionNumber: number;
   modules: ModuleName[];
+  /** a CollaboratorRemoved's member: their live messages of the story end (see storyMessages.ts) */
+  removedMember?: string;
 };
 
 /** The story is gone: its subscriptions end with NOT_FOUND. Sent on every topic of the story. */

@@ -13,6 +13,7 @@ import { readStream, streamRevision, type EventContent, type StoredEvent } from 
 import { notFound } from "../domain/errors.ts";
 import { isStoryDeleted, type LivePubSub } from "./pubsub.ts";
 import { catchUpLimiter } from "./catchUpLimiter.ts";
+import { roleInStory } from "../commands/storyAccess.ts";
 
 /** Small pages: one subscriber's page read holds a connection and the event loop only briefly. */
 const PAGE = 200;
@@ -24,8 +25,15 @@ const SAFETY_POLL_MS = 5_000;
 /** Where a feed starts: after this seq, or after the story's revision when it subscribes ("now"). */
 export type FeedStart = number | "now";
 
-export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string, after: FeedStart): AsyncIterableIterator<StoredEvent> {
-  return storyLogFeed(db, pubsub, storyId, after, async (page) => page);
+/**
+ * Whom a feed is for: a member, whose feed ends (NOT_FOUND, as for a stranger) at the event that
+ * removes them, before it is shown. Removals wake every subscriber of the story like any event,
+ * so a removed member stops receiving as soon as the removal is read; the others go on.
+ */
+export type FeedViewer = { readonly userId: string };
+
+export function storyEventFeed(db: DbClient, pubsub: LivePubSub, storyId: string, after: FeedStart, viewer?: FeedViewer): AsyncIterableIterator<StoredEvent> {
+  return storyLogFeed(db, pubsub, storyId, after, async (page) => page, "content", viewer);
 }
 
 /**
@@ -40,6 +48,7 @@ export function storyLogFeed<Out>(
   after: FeedStart,
   expand: (page: StoredEvent[]) => Promise<Out[]>,
   content: EventContent = "content",
+  viewer?: FeedViewer,
 ): AsyncIterableIterator<Out> {
   return new Repeater<Out>(async (push, stop) => {
     // Subscribe before the first read: whatever commits from here on either is read or wakes us.
@@ -88,7 +97,8 @@ export function storyLogFeed<Out>(
           let page: StoredEvent[];
           try {
             page = await sharedRead(pubsub, db, storyId, { after: last, limit: PAGE, content }, wakeUp.lastRaisedAt);
-            const values = await expand(page);
+            const removedAt = viewer ? await removalIn(db, storyId, viewer.userId, page) : -1;
+            const values = await expand(removedAt === -1 ? page : page.slice(0, removedAt));
             if (stopped) return;
             last = page.at(-1)?.seq ?? last;
             // a client slow to take its page gives the place back to the others
@@ -99,6 +109,7 @@ export function storyLogFeed<Out>(
               if (stopped) return;
               await push(value);
             }
+            if (removedAt !== -1) throw notFound("story");
           } finally {
             clearTimeout(timer);
             permit?.release();
@@ -154,6 +165,16 @@ function sharedRead(
   // a failed read is not shared with anyone who comes later
   entry.page.then(() => setTimeout(forget, SHARED_PAGE_MS).unref(), forget);
   return entry.page;
+}
+
+/**
+ * Where in the page the viewer's membership ends for good: the index of the event removing them
+ * when they are not a member now (one removed and invited back since reads on); -1 otherwise.
+ */
+async function removalIn(db: DbClient, storyId: string, userId: string, page: readonly StoredEvent[]): Promise<number> {
+  const index = page.findIndex((event) => event.type === "CollaboratorRemoved" && event.payload.userId === userId);
+  if (index === -1) return -1;
+  return (await roleInStory(db, storyId, userId)) === null ? index : -1;
 }
 
 async function storyExists(db: DbClient, storyId: string): Promise<boolean> {

@@ -9,9 +9,14 @@ import { planNewStory, type NewStoryPlan, type StoryChangePlan } from "./project
 import { foldEvents, type StoryState } from "../domain/story.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { ContentRow } from "../domain/content.ts";
-import type { StoryModuleRow } from "./storyRows.ts";
+import type { CollaboratorRow, InvitationRow, StoryModuleRow } from "./storyRows.ts";
 import {
+  COLLABORATOR_COLUMNS,
+  COLLABORATOR_KEY_COLUMNS,
   CONTENT_COLUMNS,
+  deleteRows,
+  INVITATION_COLUMNS,
+  upsertRows,
   fieldsOf,
   insertRows,
   LABEL_COLUMNS,
@@ -28,24 +33,36 @@ import {
 /** Rows per COPY: large enough to amortise round trips, small enough for memory. */
 const ROWS_PER_LOAD = 10_000;
 
-/** The three read tables a load writes to: rebuild's new ones. */
+/** The read tables a load writes to: rebuild's new ones. */
 export type ReadTableNames = {
   readonly stories: TableName;
   readonly modules: TableName;
   readonly versions: TableName;
+  readonly collaborators: TableName;
+  readonly invitations: TableName;
 };
 
-/** Lines of COPY text for stories and versions, and module and content rows, gathered until they are loaded together. */
-export type NewStoryLines = { stories: string[]; modules: StoryModuleRow[]; versions: string[]; contents: ContentRow[]; rows: number };
+/** Lines of COPY text for stories and versions, and module, content, member and invitation rows, gathered until they are loaded together. */
+export type NewStoryLines = {
+  stories: string[];
+  modules: StoryModuleRow[];
+  versions: string[];
+  contents: ContentRow[];
+  collaborators: CollaboratorRow[];
+  invitations: InvitationRow[];
+  rows: number;
+};
 
-export const noLines = (): NewStoryLines => ({ stories: [], modules: [], versions: [], contents: [], rows: 0 });
+export const noLines = (): NewStoryLines => ({ stories: [], modules: [], versions: [], contents: [], collaborators: [], invitations: [], rows: 0 });
 
 export function addNewStory(lines: NewStoryLines, plan: NewStoryPlan): void {
   lines.stories.push(copyLine(STORY_FIELDS, plan.story));
   lines.modules.push(...plan.modules);
   lines.contents.push(...plan.contents);
+  lines.collaborators.push(...plan.collaborators);
+  lines.invitations.push(...plan.invitations);
   for (const version of plan.versions) lines.versions.push(copyLine(VERSION_FIELDS, version));
-  lines.rows += 1 + plan.modules.length + plan.versions.length;
+  lines.rows += 1 + plan.modules.length + plan.versions.length + plan.collaborators.length + plan.invitations.length;
 }
 
 /** One COPY per table, parents first: when catch-up loads, the foreign keys are in place. */
@@ -54,6 +71,8 @@ export async function loadNewStories(db: BulkStatements, lines: NewStoryLines, t
   if (lines.stories.length > 0) await db.copy(copyTarget(tables.stories, STORY_FIELDS), lines.stories);
   if (lines.modules.length > 0) await db.query(...statement(insertRows(tables.modules, MODULE_COLUMNS, lines.modules)));
   if (lines.versions.length > 0) await db.copy(copyTarget(tables.versions, VERSION_FIELDS), lines.versions);
+  if (lines.collaborators.length > 0) await db.query(...statement(insertRows(tables.collaborators, COLLABORATOR_COLUMNS, lines.collaborators)));
+  if (lines.invitations.length > 0) await db.query(...statement(insertRows(tables.invitations, INVITATION_COLUMNS, lines.invitations)));
 }
 
 /**
@@ -120,6 +139,14 @@ export async function applyStoryChanges(db: BulkStatements, plans: readonly Stor
   if (labels.length > 0) await db.query(...statement(updateRows(tables.versions, LABEL_COLUMNS, ["storyId", "versionNumber"], labels)));
   await db.query(...statement(updateRows(tables.stories, STORY_CHANGE_COLUMNS, ["id"], plans.map((p) => p.story))));
   if (modules.length > 0) await db.query(...statement(updateRows(tables.modules, MODULE_CHANGE_COLUMNS, ["id"], modules)));
+  const collaborators = plans.flatMap((p) => p.collaborators);
+  const removed = plans.flatMap((p) => p.removedCollaborators);
+  const invitations = plans.flatMap((p) => p.invitations);
+  if (removed.length > 0) await db.query(...statement(deleteRows(tables.collaborators, COLLABORATOR_KEY_COLUMNS, removed)));
+  if (collaborators.length > 0) {
+    await db.query(...statement(upsertRows(tables.collaborators, COLLABORATOR_COLUMNS, ["storyId", "userId"], collaborators)));
+  }
+  if (invitations.length > 0) await db.query(...statement(upsertRows(tables.invitations, INVITATION_COLUMNS, ["id"], invitations)));
 }
 
 const STORY_FIELDS = fieldsOf(STORY_COLUMNS);

@@ -5,6 +5,8 @@ import { MODULES, type ModuleInputs, type SnapshotKey } from "../domain/catalogu
 import { storedOutputs, type OutputRefs } from "../domain/content.ts";
 import { initialState, type StoryState, type StoryVersionState } from "../domain/story.ts";
 import { VersionHistory } from "../domain/versionHistory.ts";
+import type { Role } from "../domain/roles.ts";
+import type { Invitation, InvitationStatus, MemberRecord, MemberRole } from "../domain/membership.ts";
 import type { DbClient } from "../database/types.ts";
 import { toStoredEvents, type EventRow, type StoredEvent } from "../eventstore/eventStore.ts";
 
@@ -32,6 +34,19 @@ type StateDocument = {
     createdAt: string;
     label: string | null;
     generationId: string | null;
+  }[];
+  members: { userId: string; role: Role; invitedBy: string | null; createdAt: string; updatedAt: string }[];
+  invitations: {
+    id: string;
+    email: string;
+    role: MemberRole;
+    tokenHash: string;
+    invitedBy: string;
+    createdAt: string;
+    expiresAt: string;
+    status: InvitationStatus;
+    respondedAt: string | null;
+    acceptedBy: string | null;
   }[];
   earlier: (Omit<EventRow, "storyId" | "createdAt"> & { createdAt: string; requestHash: string | null }) | null;
 };
@@ -69,6 +84,16 @@ export async function loadCommandState(
   }));
   const labels = new Map(doc.versions.flatMap((v) => (v.label === null ? [] : [[v.number, v.label] as const])));
 
+  const members = new Map(doc.members.map((m) => [m.userId, m.role]));
+  const memberRecords = new Map<string, MemberRecord>(
+    doc.members.map((m) => [m.userId, { invitedBy: m.invitedBy, since: new Date(m.createdAt), updatedAt: new Date(m.updatedAt) }]),
+  );
+  const invitations = new Map<string, Invitation>(
+    doc.invitations.map((i) => [
+      i.id,
+      { ...i, createdAt: new Date(i.createdAt), expiresAt: new Date(i.expiresAt), respondedAt: i.respondedAt === null ? null : new Date(i.respondedAt) },
+    ]),
+  );
   const state: StoryState = {
     ...initialState(storyId),
     exists: true,
@@ -86,6 +111,9 @@ export async function loadCommandState(
     labels,
     moduleIds,
     moduleUpdatedAt,
+    members,
+    memberRecords,
+    invitations,
   };
   if (!doc.earlier) return { state, earlier: null };
   const { requestHash, createdAt, ...row } = doc.earlier;

@@ -4,7 +4,22 @@
 import { MODULES } from "../domain/catalogue.ts";
 import type { StoryState } from "../domain/story.ts";
 import type { ContentRow } from "../domain/content.ts";
-import { moduleRows, newContent, newVersions, storyRow, versionRow, type StoryModuleRow, type StoryRow, type StoryVersionRow } from "./storyRows.ts";
+import {
+  collaboratorRow,
+  collaboratorRows,
+  invitationRow,
+  invitationRows,
+  moduleRows,
+  newContent,
+  newVersions,
+  storyRow,
+  versionRow,
+  type CollaboratorRow,
+  type InvitationRow,
+  type StoryModuleRow,
+  type StoryRow,
+  type StoryVersionRow,
+} from "./storyRows.ts";
 
 /** A story that did not exist: all its rows, inserted. */
 export type NewStoryPlan = {
@@ -15,6 +30,9 @@ export type NewStoryPlan = {
   versions: StoryVersionRow[];
   /** module content the versions name that may not be stored yet */
   contents: ContentRow[];
+  /** its members: the owner, at first */
+  collaborators: CollaboratorRow[];
+  invitations: InvitationRow[];
 };
 
 /** A change to a story: its row updated, the modules whose content changed, new versions inserted, labels set. */
@@ -27,7 +45,15 @@ export type StoryChangePlan = {
   labels: VersionLabelRow[];
   /** module content the new versions name that may not be stored yet */
   contents: ContentRow[];
+  /** members who joined or whose role changed: inserted, or updated where they are */
+  collaborators: CollaboratorRow[];
+  /** members who left or were removed */
+  removedCollaborators: CollaboratorKey[];
+  /** invitations made or answered: inserted, or updated where they are */
+  invitations: InvitationRow[];
 };
+
+export type CollaboratorKey = Pick<CollaboratorRow, "storyId" | "userId">;
 
 export type VersionLabelRow = Pick<StoryVersionRow, "storyId" | "versionNumber" | "label">;
 
@@ -46,6 +72,20 @@ export function planProjection(before: StoryState, after: StoryState): Projectio
     }
   }
   const versions = newVersions(before, after);
+  const collaborators: CollaboratorRow[] = [];
+  const removedCollaborators: CollaboratorKey[] = [];
+  if (before.memberRecords !== after.memberRecords || before.members !== after.members) {
+    for (const [userId, record] of after.memberRecords) {
+      if (before.memberRecords.get(userId) !== record || before.members.get(userId) !== after.members.get(userId)) {
+        collaborators.push(collaboratorRow(after, userId));
+      }
+    }
+    for (const userId of before.members.keys()) if (!after.members.has(userId)) removedCollaborators.push({ storyId: after.id, userId });
+  }
+  const invitations: InvitationRow[] = [];
+  if (before.invitations !== after.invitations) {
+    for (const [id, invitation] of after.invitations) if (before.invitations.get(id) !== invitation) invitations.push(invitationRow(after, invitation));
+  }
   return {
     kind: "storyChange",
     story: storyRow(after),
@@ -53,6 +93,9 @@ export function planProjection(before: StoryState, after: StoryState): Projectio
     versions: versions.map((v) => versionRow(after, v)),
     labels,
     contents: newContent(after, versions),
+    collaborators,
+    removedCollaborators,
+    invitations,
   };
 }
 
@@ -65,5 +108,7 @@ export function planNewStory(state: StoryState): NewStoryPlan {
     modules: moduleRows(state),
     versions: versions.map((v) => versionRow(state, v)),
     contents: newContent(state, versions),
+    collaborators: collaboratorRows(state),
+    invitations: invitationRows(state),
   };
 }

@@ -11,12 +11,22 @@
 import type { BulkStatements } from "./bulkConnection.ts";
 import type { ReadTableNames } from "./bulkInsert.ts";
 
-export const NEW_READ_TABLES: ReadTableNames = { stories: "stories_rebuild", modules: "story_modules_rebuild", versions: "story_versions_rebuild" };
+export const NEW_READ_TABLES: ReadTableNames = {
+  stories: "stories_rebuild",
+  modules: "story_modules_rebuild",
+  versions: "story_versions_rebuild",
+  collaborators: "collaborators_rebuild",
+  invitations: "story_invitations_rebuild",
+};
 
 /** Each live read table and its new twin, parents first. */
 const PAIRS = `(VALUES ('stories', 'stories_rebuild', 1), ('story_modules', 'story_modules_rebuild', 2),
-                       ('story_versions', 'story_versions_rebuild', 3)) AS pair(live, next, parent_order)`;
-const LIVE_TABLES = "(to_regclass('stories'), to_regclass('story_modules'), to_regclass('story_versions'))";
+                       ('story_versions', 'story_versions_rebuild', 3), ('collaborators', 'collaborators_rebuild', 4),
+                       ('story_invitations', 'story_invitations_rebuild', 5)) AS pair(live, next, parent_order)`;
+const LIVE_TABLES =
+  "(to_regclass('stories'), to_regclass('story_modules'), to_regclass('story_versions'), to_regclass('collaborators'), to_regclass('story_invitations'))";
+/** Every new table, children first: as DROP TABLE lists them. */
+const NEW_TABLES_LIST = "story_invitations_rebuild, collaborators_rebuild, story_versions_rebuild, story_modules_rebuild, stories_rebuild";
 
 /** An index as the catalogue describes it, its name and table left out: how twins are recognised. */
 const INDEX_SHAPE = `concat_ws(' ', CASE WHEN i.indisprimary THEN 'primary' END, CASE WHEN i.indisunique THEN 'unique' END,
@@ -43,7 +53,7 @@ BEGIN
   IF obstacles IS NOT NULL THEN
     RAISE EXCEPTION 'rebuild cannot move the read tables'' % to new tables; nothing was changed', obstacles;
   END IF;
-  DROP TABLE IF EXISTS story_versions_rebuild, story_modules_rebuild, stories_rebuild;
+  DROP TABLE IF EXISTS ${NEW_TABLES_LIST};
   FOR pair IN SELECT * FROM ${PAIRS} ORDER BY parent_order LOOP
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING ALL EXCLUDING INDEXES)', pair.next, pair.live);
     FOR statement IN
@@ -192,7 +202,7 @@ BEGIN
     SELECT DISTINCT v.oid, v.oid::regclass::text AS name, v.reloptions
       FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
       JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'
-     WHERE d.refobjid IN ('stories'::regclass, 'story_modules'::regclass, 'story_versions'::regclass)
+     WHERE d.refobjid IN ('stories'::regclass, 'story_modules'::regclass, 'story_versions'::regclass, 'collaborators'::regclass, 'story_invitations'::regclass)
   LOOP
     views := views || format('CREATE VIEW %s%s AS %s', dependent_view.name,
       CASE WHEN dependent_view.reloptions IS NULL THEN '' ELSE format(' WITH (%s)', array_to_string(dependent_view.reloptions, ', ')) END,
@@ -200,10 +210,12 @@ BEGIN
     EXECUTE format('DROP VIEW %s', dependent_view.name);
   END LOOP;
 
-  DROP TABLE story_versions, story_modules, stories;
+  DROP TABLE story_invitations, collaborators, story_versions, story_modules, stories;
   ALTER TABLE stories_rebuild RENAME TO stories;
   ALTER TABLE story_modules_rebuild RENAME TO story_modules;
   ALTER TABLE story_versions_rebuild RENAME TO story_versions;
+  ALTER TABLE collaborators_rebuild RENAME TO collaborators;
+  ALTER TABLE story_invitations_rebuild RENAME TO story_invitations;
   FOR i IN 1 .. coalesce(array_length(renames, 1), 0) BY 2 LOOP
     EXECUTE format('ALTER INDEX %I RENAME TO %I', renames[i], renames[i + 1]);
   END LOOP;
@@ -218,7 +230,7 @@ export async function createNewTables(db: BulkStatements): Promise<void> {
 }
 
 export async function dropNewTables(db: BulkStatements): Promise<void> {
-  await db.query("DROP TABLE IF EXISTS story_versions_rebuild, story_modules_rebuild, stories_rebuild");
+  await db.query(`DROP TABLE IF EXISTS ${NEW_TABLES_LIST}`);
 }
 
 /**
@@ -229,7 +241,7 @@ export async function finishNewTables(db: BulkStatements): Promise<void> {
   await db.query(ADD_INDEXES);
   await db.query(ADD_FOREIGN_KEYS);
   await db.query(VALIDATE_FOREIGN_KEYS);
-  await db.query("ANALYZE stories_rebuild, story_modules_rebuild, story_versions_rebuild");
+  await db.query("ANALYZE stories_rebuild, story_modules_rebuild, story_versions_rebuild, collaborators_rebuild, story_invitations_rebuild");
 }
 
 /**
@@ -241,7 +253,7 @@ export async function swapInNewTables(tx: BulkStatements, lockTimeoutMs: number,
   await tx.query("SELECT set_config('lock_timeout', $1, true)", [String(Math.max(1, Math.round(lockTimeoutMs)))]);
   // the view first: a reader of story_version_snapshots locks it before the tables under it,
   // and the swap must not wait for it (to drop and remake it) while holding the tables
-  await tx.query("LOCK TABLE story_version_snapshots, stories, story_modules, story_versions IN ACCESS EXCLUSIVE MODE");
+  await tx.query("LOCK TABLE story_version_snapshots, stories, story_modules, story_versions, collaborators, story_invitations IN ACCESS EXCLUSIVE MODE");
   await tx.query("SELECT set_config('lock_timeout', '0', true)");
   await catchUp();
   await tx.query(SWAP);

@@ -3,6 +3,7 @@
 import { MODULES, SNAPSHOT_KEYS, type JsonObject, type SnapshotKey } from "../domain/catalogue.ts";
 import { StoredOutput, contentHash, contentRows, outputRefs, type ContentRow, type OutputRefs } from "../domain/content.ts";
 import { activeVersion, type StoryState, type StoryVersionState } from "../domain/story.ts";
+import type { Invitation } from "../domain/membership.ts";
 
 export type StoryRow = {
   id: string;
@@ -46,6 +47,50 @@ export type StoryVersionRow = {
   label: string | null;
   generationId: string | null;
 };
+
+/** A member of the story (collaborators): the owner too. */
+export type CollaboratorRow = {
+  storyId: string;
+  userId: string;
+  role: string;
+  invitedBy: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+/** An invitation the story made (story_invitations), whatever became of it. */
+export type InvitationRow = {
+  id: string;
+  storyId: string;
+  email: string;
+  role: string;
+  tokenHash: string;
+  invitedBy: string;
+  createdAt: Date;
+  expiresAt: Date;
+  status: string;
+  respondedAt: Date | null;
+  acceptedBy: string | null;
+};
+
+export function collaboratorRow(state: StoryState, userId: string): CollaboratorRow {
+  const role = state.members.get(userId);
+  const record = state.memberRecords.get(userId);
+  if (role === undefined || record === undefined) throw new Error(`story ${state.id}: ${userId} is not a member in the state`);
+  return { storyId: state.id, userId, role, invitedBy: record.invitedBy, createdAt: record.since, updatedAt: record.updatedAt };
+}
+
+export function collaboratorRows(state: StoryState): CollaboratorRow[] {
+  return [...state.members.keys()].map((userId) => collaboratorRow(state, userId));
+}
+
+export function invitationRow(state: StoryState, invitation: Invitation): InvitationRow {
+  return { ...invitation, storyId: state.id };
+}
+
+export function invitationRows(state: StoryState): InvitationRow[] {
+  return [...state.invitations.values()].map((invitation) => invitationRow(state, invitation));
+}
 
 export function storyRow(state: StoryState): StoryRow {
   return {

@@ -7,7 +7,7 @@
 import { Prisma } from "../generated/prisma/client.ts";
 import type { ContentRow } from "../domain/content.ts";
 import type { StoryEventRow } from "../eventstore/eventStore.ts";
-import type { StoryModuleRow, StoryRow, StoryVersionRow } from "./storyRows.ts";
+import type { CollaboratorRow, InvitationRow, StoryModuleRow, StoryRow, StoryVersionRow } from "./storyRows.ts";
 
 /** Every table a statement is built for: the live tables and the ones rebuild fills beside them. */
 export type TableName =
@@ -16,12 +16,16 @@ export type TableName =
   | "stories"
   | "story_modules"
   | "story_versions"
+  | "collaborators"
+  | "story_invitations"
   | "stories_rebuild"
   | "story_modules_rebuild"
   | "story_versions_rebuild"
   // comments: a stream of their own per story and its read table (./commentRows.ts)
   | "story_comment_events"
-  | "story_comments";
+  | "story_comments"
+  | "collaborators_rebuild"
+  | "story_invitations_rebuild";
 
 /** The SQL type a field of this TypeScript type is read back as from JSON. */
 type SqlTypeOf<T> = [NonNullable<T>] extends [Date]
@@ -108,6 +112,29 @@ export const VERSION_COLUMNS: ColumnMap<StoryVersionRow> = {
   generationId: ["generation_id", "uuid"],
 };
 
+export const COLLABORATOR_COLUMNS: ColumnMap<CollaboratorRow> = {
+  storyId: ["story_id", "uuid"],
+  userId: ["user_id", "uuid"],
+  role: ["role", "text"],
+  invitedBy: ["invited_by", "uuid"],
+  createdAt: ["created_at", "timestamptz"],
+  updatedAt: ["updated_at", "timestamptz"],
+};
+
+export const INVITATION_COLUMNS: ColumnMap<InvitationRow> = {
+  id: ["id", "uuid"],
+  storyId: ["story_id", "uuid"],
+  email: ["email", "text"],
+  role: ["role", "text"],
+  tokenHash: ["token_hash", "text"],
+  invitedBy: ["invited_by", "uuid"],
+  createdAt: ["created_at", "timestamptz"],
+  expiresAt: ["expires_at", "timestamptz"],
+  status: ["status", "text"],
+  respondedAt: ["responded_at", "timestamptz"],
+  acceptedBy: ["accepted_by", "uuid"],
+};
+
 /** The map of some fields only: for an UPDATE that sets those. */
 export function pick<Row, Field extends keyof Row>(columns: ColumnMap<Row>, fields: readonly Field[]): ColumnMap<Pick<Row, Field>> {
   return Object.fromEntries(Object.entries(columns).filter(([field]) => (fields as readonly PropertyKey[]).includes(field))) as ColumnMap<Pick<Row, Field>>;
@@ -118,8 +145,10 @@ export function omit<Row, Field extends keyof Row>(columns: ColumnMap<Row>, fiel
   return Object.fromEntries(Object.entries(columns).filter(([field]) => !(fields as readonly PropertyKey[]).includes(field))) as ColumnMap<Omit<Row, Field>>;
 }
 
-/** The story's row keeps its owner and creation time; a module row changes only in content and time. */
-export const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["userId", "createdAt"]);
+/** The story's row keeps its creation time (its owner changes by transfer); a module row changes only in content and time. */
+export const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["createdAt"]);
+/** What identifies a member's row. */
+export const COLLABORATOR_KEY_COLUMNS = pick(COLLABORATOR_COLUMNS, ["storyId", "userId"]);
 export const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt"]);
 /** A version's label: the one thing a later event changes in a version's row. */
 export const LABEL_COLUMNS = pick(VERSION_COLUMNS, ["storyId", "versionNumber", "label"]);
@@ -155,6 +184,34 @@ export function updateRows<Row, Key extends keyof Row>(
   const match = fields.filter(isKey).map(([field, column]) => `t.${quoted(column!)} = x.${quoted(field)}`);
   return Prisma.sql`UPDATE ${Prisma.raw(table)} t SET ${Prisma.raw(set.join(", "))}
     FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${recordDefinition(fields)})
+   WHERE ${Prisma.raw(match.join(" AND "))} ${options.onlyIf ? Prisma.sql`AND ${options.onlyIf}` : Prisma.empty}`;
+}
+
+/**
+ * `INSERT … ON CONFLICT (key) DO UPDATE`: rows new to the table are inserted, rows already there
+ * (by the `key` fields' columns) get every other field of the map.
+ */
+export function upsertRows<Row, Key extends keyof Row>(
+  table: TableName,
+  columns: ColumnMap<Row>,
+  key: readonly Key[],
+  rows: readonly Row[],
+  options: Pick<WriteOptions, "onlyIf"> = {},
+): Prisma.Sql {
+  const fields = fieldsOf(columns);
+  const isKey = ([field]: Entry) => (key as readonly string[]).includes(field);
+  const conflict = fields.filter(isKey).map(([, column]) => quoted(column!));
+  const set = fields.filter((f) => !isKey(f) && f[1] !== null).map(([, column]) => `${quoted(column!)} = EXCLUDED.${quoted(column!)}`);
+  return Prisma.sql`${insertRows(table, columns, rows, { onlyIf: options.onlyIf })}
+  ON CONFLICT (${Prisma.raw(conflict.join(", "))}) DO UPDATE SET ${Prisma.raw(set.join(", "))}`;
+}
+
+/** `DELETE FROM table USING jsonb_to_recordset(rows)`: the rows whose every field of the map matches. */
+export function deleteRows<Row>(table: TableName, columns: ColumnMap<Row>, rows: readonly Row[], options: Pick<WriteOptions, "onlyIf"> = {}): Prisma.Sql {
+  const fields = fieldsOf(columns);
+  const match = fields.map(([field, column]) => `t.${quoted(column!)} = x.${quoted(field)}`);
+  return Prisma.sql`DELETE FROM ${Prisma.raw(table)} t
+    USING jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${recordDefinition(fields)})
    WHERE ${Prisma.raw(match.join(" AND "))} ${options.onlyIf ? Prisma.sql`AND ${options.onlyIf}` : Prisma.empty}`;
 }
 

@@ -7,9 +7,9 @@ import { foldEvents } from "../domain/story.ts";
 import type { DbClient } from "../database/types.ts";
 import { countEvents, readEveryStream, readStream, type StoredEvent } from "../eventstore/eventStore.ts";
 import type { Progress } from "./rebuild.ts";
-import { moduleRows, storyRow, versionRow } from "./storyRows.ts";
 import { compareStoryComments, verifyCommentTables } from "./commentProjection.ts";
 import { readCommentStream } from "../eventstore/commentStream.ts";
+import { collaboratorRows, invitationRows, moduleRows, storyRow, versionRow } from "./storyRows.ts";
 
 export type Difference = { storyId: string; table: string; rowId: string; field: string; expected: unknown; actual: unknown };
 
@@ -66,10 +66,12 @@ export async function verifyStory(db: Database, storyId: string): Promise<Differ
 async function compareStory(db: DbClient, storyId: string, events: StoredEvent[]): Promise<Difference[]> {
   const differences: Difference[] = [];
   const state = foldEvents(storyId, events);
-  const [story, modules, versions] = await Promise.all([
+  const [story, modules, versions, collaborators, invitations] = await Promise.all([
     db.story.findUnique({ where: { id: storyId } }),
     db.storyModule.findMany({ where: { storyId } }),
     db.storyVersion.findMany({ where: { storyId }, orderBy: { versionNumber: "asc" } }),
+    db.collaborator.findMany({ where: { storyId } }),
+    db.storyInvitation.findMany({ where: { storyId } }),
   ]);
   compareRows(differences, storyId, "stories", state.exists ? [storyRow(state)] : [], story ? [story] : []);
   // outputs compared by their references: the fold may hold them as references only
@@ -85,6 +87,10 @@ async function compareStory(db: DbClient, storyId: string, events: StoredEvent[]
     if (difference.field === "outputText") difference.actual = modules.find((row) => row.id === difference.rowId)?.outputText;
   }
   compareRows(differences, storyId, "story_versions", [...state.versions].map((v) => versionRow(state, v)), versions);
+  // a member's row is known by its user
+  const byUser = <T extends { userId: string }>(rows: readonly T[]) => rows.map((row) => ({ id: row.userId, ...row }));
+  compareRows(differences, storyId, "collaborators", byUser(state.exists ? collaboratorRows(state) : []), byUser(collaborators));
+  compareRows(differences, storyId, "story_invitations", state.exists ? invitationRows(state) : [], invitations);
   return differences;
 }
 

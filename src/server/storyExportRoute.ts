@@ -68,9 +68,9 @@ async function streamStoryExport(services: AuthServices, request: IncomingMessag
 }
 
 /** The story and its modules as of one revision: one snapshot on PostgreSQL (the embedded database runs one transaction at a time). */
-function readHeader(db: Database, storyId: string, ownerId: string) {
+function readHeader(db: Database, storyId: string, memberId: string) {
   return db.prisma.$transaction(
-    (tx) => readStoryExportHeader(tx, storyId, ownerId),
+    (tx) => readStoryExportHeader(tx, storyId, memberId),
     db.kind === "postgres" ? { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead } : {},
   );
 }

@@ -115,3 +115,18 @@ export type StoryCommentEvent = Prisma.StoryCommentEventModel
  * A story's comments, projected from story_comment_events (rebuild and verify fold them again).
  */
 export type StoryComment = Prisma.StoryCommentModel
+/**
+ * Model Permission
+ * The roles a story's members hold (owner, editor, commenter, viewer), seeded by the migration.
+ */
+export type Permission = Prisma.PermissionModel
+/**
+ * Model Collaborator
+ * A story's members, projected from its membership events; the owner has a row with role 'owner'.
+ */
+export type Collaborator = Prisma.CollaboratorModel
+/**
+ * Model StoryInvitation
+ * A story's invitations, projected from its membership events. The token is kept only as its hash.
+ */
+export type StoryInvitation = Prisma.StoryInvitationModel

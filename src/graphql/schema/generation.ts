@@ -1,7 +1,7 @@
 // AI generation: generateModule, the streamed draft, cancelling, provenance on versions, and spend.
 import { builder } from "../builder.ts";
 import type { GraphQLContext } from "../context.ts";
-import { clearLoaders, loadAll, orNotFound } from "../loaders.ts";
+import { clearLoaders, loadAll, orNotFound, viewerOf } from "../loaders.ts";
 import { encodeGlobalId, idOf } from "../globalIds.ts";
 import type { AiGeneration } from "../../generated/prisma/client.ts";
 import type { ModuleName } from "../../domain/catalogue.ts";
@@ -14,7 +14,7 @@ import { StoryVersionType } from "./storyVersion.ts";
 import { UserType } from "./user.ts";
 import { PAGE_ARGUMENTS, pageSize } from "./paging.ts";
 import { ErrorCodeEnum } from "./errorCode.ts";
-import type { ErrorCode } from "../../domain/errors.ts";
+import { StorySparkError, type ErrorCode } from "../../domain/errors.ts";
 
 export const GenerationType = builder.objectRef<AiGeneration>("Generation");
 
@@ -106,10 +106,13 @@ const AiUsage = builder.objectRef<AiUsageTotals>("AiUsage").implement({
 builder.objectField(UserType, "aiUsage", (t) =>
   t.field({
     type: AiUsage,
-    description: "The user's AI spend (all of it, or since a moment): the viewer's own only.",
+    description:
+      "The user's AI spend (all of it, or since a moment): the viewer's own only; FORBIDDEN for a co-member's. A generation is paid " +
+      "from the budget of the user who runs it, whoever owns the story.",
     args: { since: t.arg({ type: "DateTime", description: "Count from this moment; default: from the start." }) },
     resolve: (user, { since }, context) => {
-      if (context.viewer?.id !== user.id) throw new Error("aiUsage of another user");
+      // co-members see each other (Story.collaborators), but each one's spend is their own
+      if (context.viewer?.id !== user.id) throw new StorySparkError("FORBIDDEN", "a user's AI spend is shown to that user only");
       return aiUsage(context.reader, { userId: user.id }, since ?? null);
     },
   }),
@@ -118,7 +121,7 @@ builder.objectField(UserType, "aiUsage", (t) =>
 builder.objectField(StoryType, "aiUsage", (t) =>
   t.field({
     type: AiUsage,
-    description: "The story's AI spend (all of it, or since a moment).",
+    description: "The story's AI spend (all of it, or since a moment), whoever generated: any member sees it.",
     args: { since: t.arg({ type: "DateTime", description: "Count from this moment; default: from the start." }) },
     resolve: (story, { since }, context) => aiUsage(context.reader, { storyId: story.id }, since ?? null),
   }),
@@ -250,7 +253,7 @@ builder.subscriptionField("moduleDraft", (t) =>
       const storyId = idOf("Story", args.storyId);
       orNotFound(await context.loaders.story.load(storyId), "story");
       const only = args.module ?? null;
-      return storyMessages(context.pubsub, "moduleDraft", storyId, (draft) => (only === null || draft.module === only ? [draft] : []));
+      return storyMessages(context.pubsub, "moduleDraft", storyId, (draft) => (only === null || draft.module === only ? [draft] : []), viewerOf(context));
     },
     resolve: (draft) => draft,
   }),

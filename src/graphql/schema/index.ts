@@ -14,5 +14,6 @@ import "./errorCode.ts";
 import "./comment.ts";
 import "./storyActivity.ts";
 import "./presence.ts";
+import "./collaborator.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());

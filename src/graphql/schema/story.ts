@@ -123,7 +123,8 @@ export async function storiesConnection(
   if (context.viewer?.id !== userId) return connectionOf([], 0, () => "", false);
   const rows = await context.reader.story.findMany({
     where: {
-      userId,
+      // the stories the viewer owns and those shared with them, in any role (Story.viewerRole)
+      collaborators: { some: { userId } },
       ...(cursor ? { OR: [{ createdAt: { lt: new Date(cursor[0]) } }, { createdAt: new Date(cursor[0]), id: { lt: cursor[1] } }] } : {}),
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
@@ -137,7 +138,7 @@ builder.queryFields((t) => ({
   story: t.field({
     type: StoryType,
     nullable: true,
-    description: "One of the viewer's stories; null when there is none with this id, or it is someone else's.",
+    description: "A story the viewer is a member of; null when there is none with this id, or it is not shared with the viewer.",
     args: { id: t.arg.id({ required: true, description: "The story's global id." }) },
     resolve: (_root, { id }, context) => {
       try {
@@ -149,7 +150,7 @@ builder.queryFields((t) => ({
   }),
   stories: t.withAuth({ signedIn: true }).field({
     type: StoryConnection,
-    description: "The viewer's stories, newest first.",
+    description: "The viewer's stories, newest first: those they own and those shared with them (Story.viewerRole says in what role).",
     args: { first: t.arg.int({ description: PAGE_ARGUMENTS.first }), after: t.arg.string({ description: PAGE_ARGUMENTS.after }) },
     resolve: (_root, args, context) => storiesConnection(context, context.viewer.id, args),
   }),
@@ -297,7 +298,7 @@ builder.mutationFields((t) => ({
   }),
   deleteStory: t.withAuth({ signedIn: true }).field({
     type: DeleteStoryPayload,
-    description: "Deletes the story with its whole history and metadata.",
+    description: "Deletes the story with its whole history, members, invitations and metadata: the owner only (FORBIDDEN for other members).",
     args: { input: t.arg({ type: DeleteStoryInput, required: true, description: "The story to delete." }) },
     resolve: async (_root, { input }, context) => {
       const storyId = idOf("Story", input.id);

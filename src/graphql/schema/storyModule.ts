@@ -1,6 +1,6 @@
 // StoryModule, the ModuleName enum, writing and clearing a module, and moduleUpdated.
 import { builder } from "../builder.ts";
-import { loadAll, loadersForMessage, orNotFound } from "../loaders.ts";
+import { loadAll, loadersForMessage, orNotFound, viewerOf } from "../loaders.ts";
 import { moduleUpdateFeed, type ModuleChange } from "../../live/moduleUpdateFeed.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
 import { LIMITS, MODULES, type ModuleName } from "../../domain/catalogue.ts";
@@ -164,7 +164,11 @@ builder.subscriptionField("moduleUpdated", (t) =>
         throw new StorySparkError("BAD_USER_INPUT", "after: a revision, 0 or more", { field: "after" });
       }
       // read from the log, not from the messages, so that a message lost while Redis was away leaves no gap
-      return moduleUpdateFeed(retryingLostConnections(context.db.prisma), context.pubsub, storyId, { after: args.after ?? "now", only: args.module ?? null });
+      return moduleUpdateFeed(retryingLostConnections(context.db.prisma), context.pubsub, storyId, {
+        after: args.after ?? "now",
+        only: args.module ?? null,
+        viewer: viewerOf(context),
+      });
     },
     resolve: (update, _args, context) => {
       context.loaders = loadersForMessage(context.db, context.viewer, update.eventId); // each message reads afresh

@@ -27,7 +27,7 @@ builder.node(UserType, {
     createdAt: t.expose("createdAt", { type: "DateTime", description: "When the user signed up." }),
     stories: t.field({
       type: StoryConnection,
-      description: "The user's stories, newest first: the viewer's own; none for anyone else.",
+      description: "The user's stories, newest first: the viewer's own and those shared with them (Story.viewerRole); none for anyone else.",
       args: { first: t.arg.int({ description: PAGE_ARGUMENTS.first }), after: t.arg.string({ description: PAGE_ARGUMENTS.after }) },
       resolve: (user, args, context) => storiesConnection(context, user.id, args),
     }),

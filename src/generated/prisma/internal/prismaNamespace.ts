@@ -410,7 +410,10 @@ export const ModelName = {
   AiCostTracking: 'AiCostTracking',
   ErrorLog: 'ErrorLog',
   StoryCommentEvent: 'StoryCommentEvent',
-  StoryComment: 'StoryComment'
+  StoryComment: 'StoryComment',
+  Permission: 'Permission',
+  Collaborator: 'Collaborator',
+  StoryInvitation: 'StoryInvitation'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -426,7 +429,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "user" | "revokedToken" | "story" | "storyModule" | "storyVersion" | "metadata" | "storyContent" | "storyEvent" | "aiGeneration" | "moduleUsageLog" | "aiCostTracking" | "errorLog" | "storyCommentEvent" | "storyComment"
+    modelProps: "user" | "revokedToken" | "story" | "storyModule" | "storyVersion" | "metadata" | "storyContent" | "storyEvent" | "aiGeneration" | "moduleUsageLog" | "aiCostTracking" | "errorLog" | "storyCommentEvent" | "storyComment" | "permission" | "collaborator" | "storyInvitation"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1466,6 +1469,228 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    Permission: {
+      payload: Prisma.$PermissionPayload<ExtArgs>
+      fields: Prisma.PermissionFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.PermissionFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.PermissionFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>
+        }
+        findFirst: {
+          args: Prisma.PermissionFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.PermissionFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>
+        }
+        findMany: {
+          args: Prisma.PermissionFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>[]
+        }
+        create: {
+          args: Prisma.PermissionCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>
+        }
+        createMany: {
+          args: Prisma.PermissionCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.PermissionCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>[]
+        }
+        delete: {
+          args: Prisma.PermissionDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>
+        }
+        update: {
+          args: Prisma.PermissionUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>
+        }
+        deleteMany: {
+          args: Prisma.PermissionDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.PermissionUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.PermissionUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>[]
+        }
+        upsert: {
+          args: Prisma.PermissionUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$PermissionPayload>
+        }
+        aggregate: {
+          args: Prisma.PermissionAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregatePermission>
+        }
+        groupBy: {
+          args: Prisma.PermissionGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.PermissionGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.PermissionCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.PermissionCountAggregateOutputType> | number
+        }
+      }
+    }
+    Collaborator: {
+      payload: Prisma.$CollaboratorPayload<ExtArgs>
+      fields: Prisma.CollaboratorFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.CollaboratorFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.CollaboratorFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>
+        }
+        findFirst: {
+          args: Prisma.CollaboratorFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.CollaboratorFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>
+        }
+        findMany: {
+          args: Prisma.CollaboratorFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>[]
+        }
+        create: {
+          args: Prisma.CollaboratorCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>
+        }
+        createMany: {
+          args: Prisma.CollaboratorCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.CollaboratorCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>[]
+        }
+        delete: {
+          args: Prisma.CollaboratorDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>
+        }
+        update: {
+          args: Prisma.CollaboratorUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>
+        }
+        deleteMany: {
+          args: Prisma.CollaboratorDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.CollaboratorUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.CollaboratorUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>[]
+        }
+        upsert: {
+          args: Prisma.CollaboratorUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CollaboratorPayload>
+        }
+        aggregate: {
+          args: Prisma.CollaboratorAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateCollaborator>
+        }
+        groupBy: {
+          args: Prisma.CollaboratorGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.CollaboratorGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.CollaboratorCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.CollaboratorCountAggregateOutputType> | number
+        }
+      }
+    }
+    StoryInvitation: {
+      payload: Prisma.$StoryInvitationPayload<ExtArgs>
+      fields: Prisma.StoryInvitationFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.StoryInvitationFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.StoryInvitationFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>
+        }
+        findFirst: {
+          args: Prisma.StoryInvitationFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.StoryInvitationFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>
+        }
+        findMany: {
+          args: Prisma.StoryInvitationFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>[]
+        }
+        create: {
+          args: Prisma.StoryInvitationCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>
+        }
+        createMany: {
+          args: Prisma.StoryInvitationCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.StoryInvitationCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>[]
+        }
+        delete: {
+          args: Prisma.StoryInvitationDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>
+        }
+        update: {
+          args: Prisma.StoryInvitationUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>
+        }
+        deleteMany: {
+          args: Prisma.StoryInvitationDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.StoryInvitationUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.StoryInvitationUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>[]
+        }
+        upsert: {
+          args: Prisma.StoryInvitationUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryInvitationPayload>
+        }
+        aggregate: {
+          args: Prisma.StoryInvitationAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateStoryInvitation>
+        }
+        groupBy: {
+          args: Prisma.StoryInvitationGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryInvitationGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.StoryInvitationCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryInvitationCountAggregateOutputType> | number
+        }
+      }
+    }
   }
 } & {
   other: {
@@ -1727,6 +1952,45 @@ export const StoryCommentScalarFieldEnum = {
 } as const
 
 export type StoryCommentScalarFieldEnum = (typeof StoryCommentScalarFieldEnum)[keyof typeof StoryCommentScalarFieldEnum]
+
+
+export const PermissionScalarFieldEnum = {
+  role: 'role',
+  rank: 'rank',
+  description: 'description',
+  abilities: 'abilities'
+} as const
+
+export type PermissionScalarFieldEnum = (typeof PermissionScalarFieldEnum)[keyof typeof PermissionScalarFieldEnum]
+
+
+export const CollaboratorScalarFieldEnum = {
+  storyId: 'storyId',
+  userId: 'userId',
+  role: 'role',
+  invitedBy: 'invitedBy',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type CollaboratorScalarFieldEnum = (typeof CollaboratorScalarFieldEnum)[keyof typeof CollaboratorScalarFieldEnum]
+
+
+export const StoryInvitationScalarFieldEnum = {
+  id: 'id',
+  storyId: 'storyId',
+  email: 'email',
+  role: 'role',
+  tokenHash: 'tokenHash',
+  invitedBy: 'invitedBy',
+  createdAt: 'createdAt',
+  expiresAt: 'expiresAt',
+  status: 'status',
+  respondedAt: 'respondedAt',
+  acceptedBy: 'acceptedBy'
+} as const
+
+export type StoryInvitationScalarFieldEnum = (typeof StoryInvitationScalarFieldEnum)[keyof typeof StoryInvitationScalarFieldEnum]
 
 
 export const SortOrder = {
@@ -2052,6 +2316,9 @@ export type GlobalOmitConfig = {
   errorLog?: Prisma.ErrorLogOmit
   storyCommentEvent?: Prisma.StoryCommentEventOmit
   storyComment?: Prisma.StoryCommentOmit
+  permission?: Prisma.PermissionOmit
+  collaborator?: Prisma.CollaboratorOmit
+  storyInvitation?: Prisma.StoryInvitationOmit
 }
 
 /* Types for Logging */

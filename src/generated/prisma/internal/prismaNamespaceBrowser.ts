@@ -64,7 +64,10 @@ export const ModelName = {
   AiCostTracking: 'AiCostTracking',
   ErrorLog: 'ErrorLog',
   StoryCommentEvent: 'StoryCommentEvent',
-  StoryComment: 'StoryComment'
+  StoryComment: 'StoryComment',
+  Permission: 'Permission',
+  Collaborator: 'Collaborator',
+  StoryInvitation: 'StoryInvitation'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -305,6 +308,45 @@ export const StoryCommentScalarFieldEnum = {
 } as const
 
 export type StoryCommentScalarFieldEnum = (typeof StoryCommentScalarFieldEnum)[keyof typeof StoryCommentScalarFieldEnum]
+
+
+export const PermissionScalarFieldEnum = {
+  role: 'role',
+  rank: 'rank',
+  description: 'description',
+  abilities: 'abilities'
+} as const
+
+export type PermissionScalarFieldEnum = (typeof PermissionScalarFieldEnum)[keyof typeof PermissionScalarFieldEnum]
+
+
+export const CollaboratorScalarFieldEnum = {
+  storyId: 'storyId',
+  userId: 'userId',
+  role: 'role',
+  invitedBy: 'invitedBy',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type CollaboratorScalarFieldEnum = (typeof CollaboratorScalarFieldEnum)[keyof typeof CollaboratorScalarFieldEnum]
+
+
+export const StoryInvitationScalarFieldEnum = {
+  id: 'id',
+  storyId: 'storyId',
+  email: 'email',
+  role: 'role',
+  tokenHash: 'tokenHash',
+  invitedBy: 'invitedBy',
+  createdAt: 'createdAt',
+  expiresAt: 'expiresAt',
+  status: 'status',
+  respondedAt: 'respondedAt',
+  acceptedBy: 'acceptedBy'
+} as const
+
+export type StoryInvitationScalarFieldEnum = (typeof StoryInvitationScalarFieldEnum)[keyof typeof StoryInvitationScalarFieldEnum]
 
 
 export const SortOrder = {

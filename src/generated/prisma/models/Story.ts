@@ -291,6 +291,8 @@ export type StoryWhereInput = {
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
+  collaborators?: Prisma.CollaboratorListRelationFilter
+  invitations?: Prisma.StoryInvitationListRelationFilter
 }
 
 export type StoryOrderByWithRelationInput = {
@@ -310,6 +312,8 @@ export type StoryOrderByWithRelationInput = {
   owner?: Prisma.UserOrderByWithRelationInput
   modules?: Prisma.StoryModuleOrderByRelationAggregateInput
   versions?: Prisma.StoryVersionOrderByRelationAggregateInput
+  collaborators?: Prisma.CollaboratorOrderByRelationAggregateInput
+  invitations?: Prisma.StoryInvitationOrderByRelationAggregateInput
 }
 
 export type StoryWhereUniqueInput = Prisma.AtLeast<{
@@ -332,6 +336,8 @@ export type StoryWhereUniqueInput = Prisma.AtLeast<{
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
+  collaborators?: Prisma.CollaboratorListRelationFilter
+  invitations?: Prisma.StoryInvitationListRelationFilter
 }, "id">
 
 export type StoryOrderByWithAggregationInput = {
@@ -390,6 +396,8 @@ export type StoryCreateInput = {
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationCreateNestedManyWithoutStoryInput
 }
 
 export type StoryUncheckedCreateInput = {
@@ -408,6 +416,8 @@ export type StoryUncheckedCreateInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
 }
 
 export type StoryUpdateInput = {
@@ -426,6 +436,8 @@ export type StoryUpdateInput = {
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryUncheckedUpdateInput = {
@@ -444,6 +456,8 @@ export type StoryUncheckedUpdateInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryCreateManyInput = {
@@ -659,6 +673,34 @@ export type StoryUpdateOneRequiredWithoutVersionsNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.StoryUpdateToOneWithWhereWithoutVersionsInput, Prisma.StoryUpdateWithoutVersionsInput>, Prisma.StoryUncheckedUpdateWithoutVersionsInput>
 }
 
+export type StoryCreateNestedOneWithoutCollaboratorsInput = {
+  create?: Prisma.XOR<Prisma.StoryCreateWithoutCollaboratorsInput, Prisma.StoryUncheckedCreateWithoutCollaboratorsInput>
+  connectOrCreate?: Prisma.StoryCreateOrConnectWithoutCollaboratorsInput
+  connect?: Prisma.StoryWhereUniqueInput
+}
+
+export type StoryUpdateOneRequiredWithoutCollaboratorsNestedInput = {
+  create?: Prisma.XOR<Prisma.StoryCreateWithoutCollaboratorsInput, Prisma.StoryUncheckedCreateWithoutCollaboratorsInput>
+  connectOrCreate?: Prisma.StoryCreateOrConnectWithoutCollaboratorsInput
+  upsert?: Prisma.StoryUpsertWithoutCollaboratorsInput
+  connect?: Prisma.StoryWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.StoryUpdateToOneWithWhereWithoutCollaboratorsInput, Prisma.StoryUpdateWithoutCollaboratorsInput>, Prisma.StoryUncheckedUpdateWithoutCollaboratorsInput>
+}
+
+export type StoryCreateNestedOneWithoutInvitationsInput = {
+  create?: Prisma.XOR<Prisma.StoryCreateWithoutInvitationsInput, Prisma.StoryUncheckedCreateWithoutInvitationsInput>
+  connectOrCreate?: Prisma.StoryCreateOrConnectWithoutInvitationsInput
+  connect?: Prisma.StoryWhereUniqueInput
+}
+
+export type StoryUpdateOneRequiredWithoutInvitationsNestedInput = {
+  create?: Prisma.XOR<Prisma.StoryCreateWithoutInvitationsInput, Prisma.StoryUncheckedCreateWithoutInvitationsInput>
+  connectOrCreate?: Prisma.StoryCreateOrConnectWithoutInvitationsInput
+  upsert?: Prisma.StoryUpsertWithoutInvitationsInput
+  connect?: Prisma.StoryWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.StoryUpdateToOneWithWhereWithoutInvitationsInput, Prisma.StoryUpdateWithoutInvitationsInput>, Prisma.StoryUncheckedUpdateWithoutInvitationsInput>
+}
+
 export type StoryCreateWithoutOwnerInput = {
   id: string
   title: string
@@ -674,6 +716,8 @@ export type StoryCreateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationCreateNestedManyWithoutStoryInput
 }
 
 export type StoryUncheckedCreateWithoutOwnerInput = {
@@ -691,6 +735,8 @@ export type StoryUncheckedCreateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
 }
 
 export type StoryCreateOrConnectWithoutOwnerInput = {
@@ -753,6 +799,8 @@ export type StoryCreateWithoutModulesInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationCreateNestedManyWithoutStoryInput
 }
 
 export type StoryUncheckedCreateWithoutModulesInput = {
@@ -770,6 +818,8 @@ export type StoryUncheckedCreateWithoutModulesInput = {
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
 }
 
 export type StoryCreateOrConnectWithoutModulesInput = {
@@ -803,6 +853,8 @@ export type StoryUpdateWithoutModulesInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryUncheckedUpdateWithoutModulesInput = {
@@ -820,6 +872,8 @@ export type StoryUncheckedUpdateWithoutModulesInput = {
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryCreateWithoutVersionsInput = {
@@ -837,6 +891,8 @@ export type StoryCreateWithoutVersionsInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationCreateNestedManyWithoutStoryInput
 }
 
 export type StoryUncheckedCreateWithoutVersionsInput = {
@@ -854,6 +910,8 @@ export type StoryUncheckedCreateWithoutVersionsInput = {
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
 }
 
 export type StoryCreateOrConnectWithoutVersionsInput = {
@@ -887,6 +945,8 @@ export type StoryUpdateWithoutVersionsInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryUncheckedUpdateWithoutVersionsInput = {
@@ -904,6 +964,192 @@ export type StoryUncheckedUpdateWithoutVersionsInput = {
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
+}
+
+export type StoryCreateWithoutCollaboratorsInput = {
+  id: string
+  title: string
+  logline?: string | null
+  genre?: string | null
+  createdAt: Date | string
+  updatedAt: Date | string
+  isComplete?: boolean
+  activeVersionId?: string | null
+  activeVersionNumber?: number
+  revision: number
+  latestVersionNumber: number
+  redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  owner: Prisma.UserCreateNestedOneWithoutStoriesInput
+  modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
+  versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationCreateNestedManyWithoutStoryInput
+}
+
+export type StoryUncheckedCreateWithoutCollaboratorsInput = {
+  id: string
+  userId: string
+  title: string
+  logline?: string | null
+  genre?: string | null
+  createdAt: Date | string
+  updatedAt: Date | string
+  isComplete?: boolean
+  activeVersionId?: string | null
+  activeVersionNumber?: number
+  revision: number
+  latestVersionNumber: number
+  redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
+  versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
+  invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
+}
+
+export type StoryCreateOrConnectWithoutCollaboratorsInput = {
+  where: Prisma.StoryWhereUniqueInput
+  create: Prisma.XOR<Prisma.StoryCreateWithoutCollaboratorsInput, Prisma.StoryUncheckedCreateWithoutCollaboratorsInput>
+}
+
+export type StoryUpsertWithoutCollaboratorsInput = {
+  update: Prisma.XOR<Prisma.StoryUpdateWithoutCollaboratorsInput, Prisma.StoryUncheckedUpdateWithoutCollaboratorsInput>
+  create: Prisma.XOR<Prisma.StoryCreateWithoutCollaboratorsInput, Prisma.StoryUncheckedCreateWithoutCollaboratorsInput>
+  where?: Prisma.StoryWhereInput
+}
+
+export type StoryUpdateToOneWithWhereWithoutCollaboratorsInput = {
+  where?: Prisma.StoryWhereInput
+  data: Prisma.XOR<Prisma.StoryUpdateWithoutCollaboratorsInput, Prisma.StoryUncheckedUpdateWithoutCollaboratorsInput>
+}
+
+export type StoryUpdateWithoutCollaboratorsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  title?: Prisma.StringFieldUpdateOperationsInput | string
+  logline?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  genre?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  isComplete?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  activeVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  activeVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  revision?: Prisma.IntFieldUpdateOperationsInput | number
+  latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
+  modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
+  versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUpdateManyWithoutStoryNestedInput
+}
+
+export type StoryUncheckedUpdateWithoutCollaboratorsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  userId?: Prisma.StringFieldUpdateOperationsInput | string
+  title?: Prisma.StringFieldUpdateOperationsInput | string
+  logline?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  genre?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  isComplete?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  activeVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  activeVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  revision?: Prisma.IntFieldUpdateOperationsInput | number
+  latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
+  versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
+}
+
+export type StoryCreateWithoutInvitationsInput = {
+  id: string
+  title: string
+  logline?: string | null
+  genre?: string | null
+  createdAt: Date | string
+  updatedAt: Date | string
+  isComplete?: boolean
+  activeVersionId?: string | null
+  activeVersionNumber?: number
+  revision: number
+  latestVersionNumber: number
+  redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  owner: Prisma.UserCreateNestedOneWithoutStoriesInput
+  modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
+  versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
+}
+
+export type StoryUncheckedCreateWithoutInvitationsInput = {
+  id: string
+  userId: string
+  title: string
+  logline?: string | null
+  genre?: string | null
+  createdAt: Date | string
+  updatedAt: Date | string
+  isComplete?: boolean
+  activeVersionId?: string | null
+  activeVersionNumber?: number
+  revision: number
+  latestVersionNumber: number
+  redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
+  versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
+  collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
+}
+
+export type StoryCreateOrConnectWithoutInvitationsInput = {
+  where: Prisma.StoryWhereUniqueInput
+  create: Prisma.XOR<Prisma.StoryCreateWithoutInvitationsInput, Prisma.StoryUncheckedCreateWithoutInvitationsInput>
+}
+
+export type StoryUpsertWithoutInvitationsInput = {
+  update: Prisma.XOR<Prisma.StoryUpdateWithoutInvitationsInput, Prisma.StoryUncheckedUpdateWithoutInvitationsInput>
+  create: Prisma.XOR<Prisma.StoryCreateWithoutInvitationsInput, Prisma.StoryUncheckedCreateWithoutInvitationsInput>
+  where?: Prisma.StoryWhereInput
+}
+
+export type StoryUpdateToOneWithWhereWithoutInvitationsInput = {
+  where?: Prisma.StoryWhereInput
+  data: Prisma.XOR<Prisma.StoryUpdateWithoutInvitationsInput, Prisma.StoryUncheckedUpdateWithoutInvitationsInput>
+}
+
+export type StoryUpdateWithoutInvitationsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  title?: Prisma.StringFieldUpdateOperationsInput | string
+  logline?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  genre?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  isComplete?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  activeVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  activeVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  revision?: Prisma.IntFieldUpdateOperationsInput | number
+  latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
+  modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
+  versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
+}
+
+export type StoryUncheckedUpdateWithoutInvitationsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  userId?: Prisma.StringFieldUpdateOperationsInput | string
+  title?: Prisma.StringFieldUpdateOperationsInput | string
+  logline?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  genre?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  isComplete?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  activeVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  activeVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  revision?: Prisma.IntFieldUpdateOperationsInput | number
+  latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
+  redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
+  versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryCreateManyOwnerInput = {
@@ -936,6 +1182,8 @@ export type StoryUpdateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryUncheckedUpdateWithoutOwnerInput = {
@@ -953,6 +1201,8 @@ export type StoryUncheckedUpdateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
+  collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
+  invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
 }
 
 export type StoryUncheckedUpdateManyWithoutOwnerInput = {
@@ -978,11 +1228,15 @@ export type StoryUncheckedUpdateManyWithoutOwnerInput = {
 export type StoryCountOutputType = {
   modules: number
   versions: number
+  collaborators: number
+  invitations: number
 }
 
 export type StoryCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   modules?: boolean | StoryCountOutputTypeCountModulesArgs
   versions?: boolean | StoryCountOutputTypeCountVersionsArgs
+  collaborators?: boolean | StoryCountOutputTypeCountCollaboratorsArgs
+  invitations?: boolean | StoryCountOutputTypeCountInvitationsArgs
 }
 
 /**
@@ -1009,6 +1263,20 @@ export type StoryCountOutputTypeCountVersionsArgs<ExtArgs extends runtime.Types.
   where?: Prisma.StoryVersionWhereInput
 }
 
+/**
+ * StoryCountOutputType without action
+ */
+export type StoryCountOutputTypeCountCollaboratorsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.CollaboratorWhereInput
+}
+
+/**
+ * StoryCountOutputType without action
+ */
+export type StoryCountOutputTypeCountInvitationsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.StoryInvitationWhereInput
+}
+
 
 export type StorySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -1027,6 +1295,8 @@ export type StorySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
   versions?: boolean | Prisma.Story$versionsArgs<ExtArgs>
+  collaborators?: boolean | Prisma.Story$collaboratorsArgs<ExtArgs>
+  invitations?: boolean | Prisma.Story$invitationsArgs<ExtArgs>
   _count?: boolean | Prisma.StoryCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["story"]>
 
@@ -1085,6 +1355,8 @@ export type StoryInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
   versions?: boolean | Prisma.Story$versionsArgs<ExtArgs>
+  collaborators?: boolean | Prisma.Story$collaboratorsArgs<ExtArgs>
+  invitations?: boolean | Prisma.Story$invitationsArgs<ExtArgs>
   _count?: boolean | Prisma.StoryCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type StoryIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
@@ -1100,6 +1372,8 @@ export type $StoryPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
     owner: Prisma.$UserPayload<ExtArgs>
     modules: Prisma.$StoryModulePayload<ExtArgs>[]
     versions: Prisma.$StoryVersionPayload<ExtArgs>[]
+    collaborators: Prisma.$CollaboratorPayload<ExtArgs>[]
+    invitations: Prisma.$StoryInvitationPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -1524,6 +1798,8 @@ export interface Prisma__StoryClient<T, Null = never, ExtArgs extends runtime.Ty
   owner<T extends Prisma.UserDefaultArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.UserDefaultArgs<ExtArgs>>): Prisma.Prisma__UserClient<runtime.Types.Result.GetResult<Prisma.$UserPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | Null, Null, ExtArgs, GlobalOmitOptions>
   modules<T extends Prisma.Story$modulesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Story$modulesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$StoryModulePayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   versions<T extends Prisma.Story$versionsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Story$versionsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$StoryVersionPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  collaborators<T extends Prisma.Story$collaboratorsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Story$collaboratorsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$CollaboratorPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  invitations<T extends Prisma.Story$invitationsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Story$invitationsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$StoryInvitationPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -2012,6 +2288,54 @@ export type Story$versionsArgs<ExtArgs extends runtime.Types.Extensions.Internal
   take?: number
   skip?: number
   distinct?: Prisma.StoryVersionScalarFieldEnum | Prisma.StoryVersionScalarFieldEnum[]
+}
+
+/**
+ * Story.collaborators
+ */
+export type Story$collaboratorsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the Collaborator
+   */
+  select?: Prisma.CollaboratorSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the Collaborator
+   */
+  omit?: Prisma.CollaboratorOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.CollaboratorInclude<ExtArgs> | null
+  where?: Prisma.CollaboratorWhereInput
+  orderBy?: Prisma.CollaboratorOrderByWithRelationInput | Prisma.CollaboratorOrderByWithRelationInput[]
+  cursor?: Prisma.CollaboratorWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.CollaboratorScalarFieldEnum | Prisma.CollaboratorScalarFieldEnum[]
+}
+
+/**
+ * Story.invitations
+ */
+export type Story$invitationsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the StoryInvitation
+   */
+  select?: Prisma.StoryInvitationSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the StoryInvitation
+   */
+  omit?: Prisma.StoryInvitationOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.StoryInvitationInclude<ExtArgs> | null
+  where?: Prisma.StoryInvitationWhereInput
+  orderBy?: Prisma.StoryInvitationOrderByWithRelationInput | Prisma.StoryInvitationOrderByWithRelationInput[]
+  cursor?: Prisma.StoryInvitationWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.StoryInvitationScalarFieldEnum | Prisma.StoryInvitationScalarFieldEnum[]
 }
 
 /**

@@ -250,6 +250,7 @@ export type UserWhereInput = {
   supabaseClaimsAt?: Prisma.DateTimeNullableFilter<"User"> | Date | string | null
   stories?: Prisma.StoryListRelationFilter
   revokedTokens?: Prisma.RevokedTokenListRelationFilter
+  memberships?: Prisma.CollaboratorListRelationFilter
 }
 
 export type UserOrderByWithRelationInput = {
@@ -264,6 +265,7 @@ export type UserOrderByWithRelationInput = {
   supabaseClaimsAt?: Prisma.SortOrderInput | Prisma.SortOrder
   stories?: Prisma.StoryOrderByRelationAggregateInput
   revokedTokens?: Prisma.RevokedTokenOrderByRelationAggregateInput
+  memberships?: Prisma.CollaboratorOrderByRelationAggregateInput
 }
 
 export type UserWhereUniqueInput = Prisma.AtLeast<{
@@ -281,6 +283,7 @@ export type UserWhereUniqueInput = Prisma.AtLeast<{
   supabaseClaimsAt?: Prisma.DateTimeNullableFilter<"User"> | Date | string | null
   stories?: Prisma.StoryListRelationFilter
   revokedTokens?: Prisma.RevokedTokenListRelationFilter
+  memberships?: Prisma.CollaboratorListRelationFilter
 }, "id" | "email">
 
 export type UserOrderByWithAggregationInput = {
@@ -327,6 +330,7 @@ export type UserCreateInput = {
   supabaseClaimsAt?: Date | string | null
   stories?: Prisma.StoryCreateNestedManyWithoutOwnerInput
   revokedTokens?: Prisma.RevokedTokenCreateNestedManyWithoutUserInput
+  memberships?: Prisma.CollaboratorCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateInput = {
@@ -341,6 +345,7 @@ export type UserUncheckedCreateInput = {
   supabaseClaimsAt?: Date | string | null
   stories?: Prisma.StoryUncheckedCreateNestedManyWithoutOwnerInput
   revokedTokens?: Prisma.RevokedTokenUncheckedCreateNestedManyWithoutUserInput
+  memberships?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserUpdateInput = {
@@ -355,6 +360,7 @@ export type UserUpdateInput = {
   supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   stories?: Prisma.StoryUpdateManyWithoutOwnerNestedInput
   revokedTokens?: Prisma.RevokedTokenUpdateManyWithoutUserNestedInput
+  memberships?: Prisma.CollaboratorUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateInput = {
@@ -369,6 +375,7 @@ export type UserUncheckedUpdateInput = {
   supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   stories?: Prisma.StoryUncheckedUpdateManyWithoutOwnerNestedInput
   revokedTokens?: Prisma.RevokedTokenUncheckedUpdateManyWithoutUserNestedInput
+  memberships?: Prisma.CollaboratorUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateManyInput = {
@@ -508,6 +515,20 @@ export type UserUpdateOneRequiredWithoutStoriesNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.UserUpdateToOneWithWhereWithoutStoriesInput, Prisma.UserUpdateWithoutStoriesInput>, Prisma.UserUncheckedUpdateWithoutStoriesInput>
 }
 
+export type UserCreateNestedOneWithoutMembershipsInput = {
+  create?: Prisma.XOR<Prisma.UserCreateWithoutMembershipsInput, Prisma.UserUncheckedCreateWithoutMembershipsInput>
+  connectOrCreate?: Prisma.UserCreateOrConnectWithoutMembershipsInput
+  connect?: Prisma.UserWhereUniqueInput
+}
+
+export type UserUpdateOneRequiredWithoutMembershipsNestedInput = {
+  create?: Prisma.XOR<Prisma.UserCreateWithoutMembershipsInput, Prisma.UserUncheckedCreateWithoutMembershipsInput>
+  connectOrCreate?: Prisma.UserCreateOrConnectWithoutMembershipsInput
+  upsert?: Prisma.UserUpsertWithoutMembershipsInput
+  connect?: Prisma.UserWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.UserUpdateToOneWithWhereWithoutMembershipsInput, Prisma.UserUpdateWithoutMembershipsInput>, Prisma.UserUncheckedUpdateWithoutMembershipsInput>
+}
+
 export type UserCreateWithoutRevokedTokensInput = {
   id?: string
   email?: string | null
@@ -519,6 +540,7 @@ export type UserCreateWithoutRevokedTokensInput = {
   signedOutAt?: Date | string | null
   supabaseClaimsAt?: Date | string | null
   stories?: Prisma.StoryCreateNestedManyWithoutOwnerInput
+  memberships?: Prisma.CollaboratorCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutRevokedTokensInput = {
@@ -532,6 +554,7 @@ export type UserUncheckedCreateWithoutRevokedTokensInput = {
   signedOutAt?: Date | string | null
   supabaseClaimsAt?: Date | string | null
   stories?: Prisma.StoryUncheckedCreateNestedManyWithoutOwnerInput
+  memberships?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutRevokedTokensInput = {
@@ -561,6 +584,7 @@ export type UserUpdateWithoutRevokedTokensInput = {
   signedOutAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   stories?: Prisma.StoryUpdateManyWithoutOwnerNestedInput
+  memberships?: Prisma.CollaboratorUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutRevokedTokensInput = {
@@ -574,6 +598,7 @@ export type UserUncheckedUpdateWithoutRevokedTokensInput = {
   signedOutAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   stories?: Prisma.StoryUncheckedUpdateManyWithoutOwnerNestedInput
+  memberships?: Prisma.CollaboratorUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateWithoutStoriesInput = {
@@ -587,6 +612,7 @@ export type UserCreateWithoutStoriesInput = {
   signedOutAt?: Date | string | null
   supabaseClaimsAt?: Date | string | null
   revokedTokens?: Prisma.RevokedTokenCreateNestedManyWithoutUserInput
+  memberships?: Prisma.CollaboratorCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutStoriesInput = {
@@ -600,6 +626,7 @@ export type UserUncheckedCreateWithoutStoriesInput = {
   signedOutAt?: Date | string | null
   supabaseClaimsAt?: Date | string | null
   revokedTokens?: Prisma.RevokedTokenUncheckedCreateNestedManyWithoutUserInput
+  memberships?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutStoriesInput = {
@@ -629,6 +656,7 @@ export type UserUpdateWithoutStoriesInput = {
   signedOutAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedTokens?: Prisma.RevokedTokenUpdateManyWithoutUserNestedInput
+  memberships?: Prisma.CollaboratorUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutStoriesInput = {
@@ -642,6 +670,79 @@ export type UserUncheckedUpdateWithoutStoriesInput = {
   signedOutAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedTokens?: Prisma.RevokedTokenUncheckedUpdateManyWithoutUserNestedInput
+  memberships?: Prisma.CollaboratorUncheckedUpdateManyWithoutUserNestedInput
+}
+
+export type UserCreateWithoutMembershipsInput = {
+  id?: string
+  email?: string | null
+  username: string
+  passwordHash?: string | null
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  tokenVersion?: number
+  signedOutAt?: Date | string | null
+  supabaseClaimsAt?: Date | string | null
+  stories?: Prisma.StoryCreateNestedManyWithoutOwnerInput
+  revokedTokens?: Prisma.RevokedTokenCreateNestedManyWithoutUserInput
+}
+
+export type UserUncheckedCreateWithoutMembershipsInput = {
+  id?: string
+  email?: string | null
+  username: string
+  passwordHash?: string | null
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  tokenVersion?: number
+  signedOutAt?: Date | string | null
+  supabaseClaimsAt?: Date | string | null
+  stories?: Prisma.StoryUncheckedCreateNestedManyWithoutOwnerInput
+  revokedTokens?: Prisma.RevokedTokenUncheckedCreateNestedManyWithoutUserInput
+}
+
+export type UserCreateOrConnectWithoutMembershipsInput = {
+  where: Prisma.UserWhereUniqueInput
+  create: Prisma.XOR<Prisma.UserCreateWithoutMembershipsInput, Prisma.UserUncheckedCreateWithoutMembershipsInput>
+}
+
+export type UserUpsertWithoutMembershipsInput = {
+  update: Prisma.XOR<Prisma.UserUpdateWithoutMembershipsInput, Prisma.UserUncheckedUpdateWithoutMembershipsInput>
+  create: Prisma.XOR<Prisma.UserCreateWithoutMembershipsInput, Prisma.UserUncheckedCreateWithoutMembershipsInput>
+  where?: Prisma.UserWhereInput
+}
+
+export type UserUpdateToOneWithWhereWithoutMembershipsInput = {
+  where?: Prisma.UserWhereInput
+  data: Prisma.XOR<Prisma.UserUpdateWithoutMembershipsInput, Prisma.UserUncheckedUpdateWithoutMembershipsInput>
+}
+
+export type UserUpdateWithoutMembershipsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  email?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  username?: Prisma.StringFieldUpdateOperationsInput | string
+  passwordHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  tokenVersion?: Prisma.IntFieldUpdateOperationsInput | number
+  signedOutAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  stories?: Prisma.StoryUpdateManyWithoutOwnerNestedInput
+  revokedTokens?: Prisma.RevokedTokenUpdateManyWithoutUserNestedInput
+}
+
+export type UserUncheckedUpdateWithoutMembershipsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  email?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  username?: Prisma.StringFieldUpdateOperationsInput | string
+  passwordHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  tokenVersion?: Prisma.IntFieldUpdateOperationsInput | number
+  signedOutAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  supabaseClaimsAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  stories?: Prisma.StoryUncheckedUpdateManyWithoutOwnerNestedInput
+  revokedTokens?: Prisma.RevokedTokenUncheckedUpdateManyWithoutUserNestedInput
 }
 
 
@@ -652,11 +753,13 @@ export type UserUncheckedUpdateWithoutStoriesInput = {
 export type UserCountOutputType = {
   stories: number
   revokedTokens: number
+  memberships: number
 }
 
 export type UserCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   stories?: boolean | UserCountOutputTypeCountStoriesArgs
   revokedTokens?: boolean | UserCountOutputTypeCountRevokedTokensArgs
+  memberships?: boolean | UserCountOutputTypeCountMembershipsArgs
 }
 
 /**
@@ -683,6 +786,13 @@ export type UserCountOutputTypeCountRevokedTokensArgs<ExtArgs extends runtime.Ty
   where?: Prisma.RevokedTokenWhereInput
 }
 
+/**
+ * UserCountOutputType without action
+ */
+export type UserCountOutputTypeCountMembershipsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.CollaboratorWhereInput
+}
+
 
 export type UserSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -696,6 +806,7 @@ export type UserSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = r
   supabaseClaimsAt?: boolean
   stories?: boolean | Prisma.User$storiesArgs<ExtArgs>
   revokedTokens?: boolean | Prisma.User$revokedTokensArgs<ExtArgs>
+  memberships?: boolean | Prisma.User$membershipsArgs<ExtArgs>
   _count?: boolean | Prisma.UserCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["user"]>
 
@@ -739,6 +850,7 @@ export type UserOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = run
 export type UserInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   stories?: boolean | Prisma.User$storiesArgs<ExtArgs>
   revokedTokens?: boolean | Prisma.User$revokedTokensArgs<ExtArgs>
+  memberships?: boolean | Prisma.User$membershipsArgs<ExtArgs>
   _count?: boolean | Prisma.UserCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type UserIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {}
@@ -749,6 +861,7 @@ export type $UserPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   objects: {
     stories: Prisma.$StoryPayload<ExtArgs>[]
     revokedTokens: Prisma.$RevokedTokenPayload<ExtArgs>[]
+    memberships: Prisma.$CollaboratorPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -1172,6 +1285,7 @@ export interface Prisma__UserClient<T, Null = never, ExtArgs extends runtime.Typ
   readonly [Symbol.toStringTag]: "PrismaPromise"
   stories<T extends Prisma.User$storiesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$storiesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$StoryPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   revokedTokens<T extends Prisma.User$revokedTokensArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$revokedTokensArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$RevokedTokenPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  memberships<T extends Prisma.User$membershipsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$membershipsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$CollaboratorPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -1648,6 +1762,30 @@ export type User$revokedTokensArgs<ExtArgs extends runtime.Types.Extensions.Inte
   take?: number
   skip?: number
   distinct?: Prisma.RevokedTokenScalarFieldEnum | Prisma.RevokedTokenScalarFieldEnum[]
+}
+
+/**
+ * User.memberships
+ */
+export type User$membershipsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the Collaborator
+   */
+  select?: Prisma.CollaboratorSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the Collaborator
+   */
+  omit?: Prisma.CollaboratorOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.CollaboratorInclude<ExtArgs> | null
+  where?: Prisma.CollaboratorWhereInput
+  orderBy?: Prisma.CollaboratorOrderByWithRelationInput | Prisma.CollaboratorOrderByWithRelationInput[]
+  cursor?: Prisma.CollaboratorWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.CollaboratorScalarFieldEnum | Prisma.CollaboratorScalarFieldEnum[]
 }
 
 /**
