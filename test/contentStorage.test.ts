@@ -120,7 +120,10 @@ describe("a database from before content by reference", TIMEOUT, () => {
     // the migrations before it
     const earlier = path.join(database.dataDir, "migrations");
     await fs.cp(DEFAULT_MIGRATIONS_DIR, earlier, { recursive: true });
-    await fs.rm(path.join(earlier, CONTENT_MIGRATION), { recursive: true });
+    // that one and every later one (the later ones may build on it)
+    for (const name of await fs.readdir(earlier)) {
+      if (name >= CONTENT_MIGRATION && !name.endsWith(".toml")) await fs.rm(path.join(earlier, name), { recursive: true });
+    }
     const sql = await connect(database);
     try {
       await applyPendingMigrations(sql.factory, { migrationsDir: earlier });
@@ -152,7 +155,7 @@ async function writeOldStory(query: (text: string, values: unknown[]) => Promise
     { type: "CreateStory", ownerId: userId, title: "Old", logline: null, genre: null, versionId: randomUUID(), moduleIds },
     { type: "WriteModule", module: "IDEA_SPARK", inputText: "a keeper", output: { logline: "A keeper keeps a light." }, versionId: randomUUID() },
     { type: "WriteModule", module: "WORLD_SEED", output: { setting: "An island", keeperNotes: [1.5e-7, "é"] }, versionId: randomUUID() },
-    { type: "Undo" },
+    { type: "Undo", actorId: userId, versionId: randomUUID() },
     { type: "WriteModule", module: "IDEA_SPARK", output: { logline: "A keeper leaves." }, versionId: randomUUID() },
     { type: "RestoreVersion", number: 3, versionId: randomUUID() },
   ];

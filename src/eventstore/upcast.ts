@@ -9,6 +9,8 @@ const EVENT_TYPES = new Set<string>([
   "ModuleCleared",
   "Undone",
   "Redone",
+  "ChangeReverted",
+  "ChangeReapplied",
   "VersionRestored",
   "VersionLabeled",
 ] satisfies StoryEventData["type"][]);

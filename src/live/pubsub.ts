@@ -32,6 +32,8 @@ export type ModuleDraft = {
   text: string;
   done: boolean;
   error: { code: string; message: string } | null;
+  /** who asked for the generation (absent in messages of servers from before it was sent) */
+  actorId?: string | null;
 };
 
 export type LiveTopics = {

@@ -5,6 +5,7 @@ import { MODULES, type ModuleInputs, type SnapshotKey } from "../domain/catalogu
 import { storedOutputs, type OutputRefs } from "../domain/content.ts";
 import { initialState, type StoryState, type StoryVersionState } from "../domain/story.ts";
 import { VersionHistory } from "../domain/versionHistory.ts";
+import { fromStoredRuns, type MemberStacks, type StoredRuns } from "../domain/memberStacks.ts";
 import type { DbClient } from "../database/types.ts";
 import { toStoredEvents, type EventRow, type StoredEvent } from "../eventstore/eventStore.ts";
 
@@ -20,8 +21,10 @@ type StateDocument = {
   revision: number;
   latestVersionNumber: number;
   redoVersionNumbers: number[];
+  undoStacks: { [userId: string]: StoredRuns };
+  redoStacks: { [userId: string]: StoredRuns };
   activeNumber: number;
-  modules: { id: string; name: string; updatedAt: string }[];
+  modules: { id: string; name: string; updatedAt: string; updatedBy: string }[];
   versions: {
     id: string;
     number: number;
@@ -32,16 +35,25 @@ type StateDocument = {
     createdAt: string;
     label: string | null;
     generationId: string | null;
+    authorId: string;
+    writtenIn: { [K in SnapshotKey]: number };
   }[];
   earlier: (Omit<EventRow, "storyId" | "createdAt"> & { createdAt: string; requestHash: string | null }) | null;
 };
+
+function memberStacks(stored: { [userId: string]: StoredRuns }): MemberStacks {
+  return new Map(Object.entries(stored).flatMap(([userId, runs]) => {
+    const run = fromStoredRuns(runs);
+    return run ? [[userId, run] as const] : [];
+  }));
+}
 
 /** A command's state, and what an earlier request with its idempotency key appended. */
 export type CommandState = { state: StoryState; earlier: { event: StoredEvent; requestHash: string | null } | null };
 
 /**
- * The story with its active version, that version's parent, the version redo would bring back and
- * any `extraVersions`; null when there is no such story. `lock` takes the story's row lock first,
+ * The story with its active version, that version's parent, the version redo would bring back, the
+ * top of each member's undo and redo stack with its parent, and any `extraVersions`; null when there is no such story. `lock` takes the story's row lock first,
  * inside the caller's transaction.
  */
 export async function loadCommandState(
@@ -56,11 +68,13 @@ export async function loadCommandState(
 
   const moduleIds = {} as Record<SnapshotKey, string>;
   const moduleUpdatedAt = {} as Record<SnapshotKey, Date>;
+  const moduleUpdatedBy = {} as Record<SnapshotKey, string>;
   for (const m of MODULES) {
     const stored = doc.modules.find((r) => r.name === m.moduleName);
     if (!stored) throw new Error(`story ${storyId} has no ${m.moduleName} row`);
     moduleIds[m.snapshotKey] = stored.id;
     moduleUpdatedAt[m.snapshotKey] = new Date(stored.updatedAt);
+    moduleUpdatedBy[m.snapshotKey] = stored.updatedBy;
   }
   const versions: StoryVersionState[] = doc.versions.map(({ label: _label, outputRefs, ...v }) => ({
     ...v,
@@ -82,10 +96,13 @@ export async function loadCommandState(
     revision: doc.revision,
     activeVersionNumber: doc.activeNumber,
     redo: doc.redoVersionNumbers,
+    undoStacks: memberStacks(doc.undoStacks),
+    redoStacks: memberStacks(doc.redoStacks),
     versions: VersionHistory.partial(versions, doc.latestVersionNumber),
     labels,
     moduleIds,
     moduleUpdatedAt,
+    moduleUpdatedBy,
   };
   if (!doc.earlier) return { state, earlier: null };
   const { requestHash, createdAt, ...row } = doc.earlier;

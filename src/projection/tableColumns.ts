@@ -77,6 +77,8 @@ export const STORY_COLUMNS: ColumnMap<StoryRow> = {
   revision: ["revision", "int"],
   latestVersionNumber: ["latest_version_number", "int"],
   redoVersionNumbers: ["redo_version_numbers", "int[]"],
+  undoStacks: ["undo_stacks", "jsonb"],
+  redoStacks: ["redo_stacks", "jsonb"],
 };
 
 export const MODULE_COLUMNS: ColumnMap<StoryModuleRow> = {
@@ -90,6 +92,7 @@ export const MODULE_COLUMNS: ColumnMap<StoryModuleRow> = {
   moduleOrder: ["module_order", "int"],
   createdAt: ["created_at", "timestamptz"],
   updatedAt: ["updated_at", "timestamptz"],
+  updatedBy: ["updated_by", "uuid"],
 };
 
 export const VERSION_COLUMNS: ColumnMap<StoryVersionRow> = {
@@ -103,6 +106,8 @@ export const VERSION_COLUMNS: ColumnMap<StoryVersionRow> = {
   createdAt: ["created_at", "timestamptz"],
   label: ["label", "text"],
   generationId: ["generation_id", "uuid"],
+  authorId: ["author_id", "uuid"],
+  writtenIn: ["written_in", "jsonb"],
 };
 
 /** The map of some fields only: for an UPDATE that sets those. */
@@ -117,7 +122,7 @@ export function omit<Row, Field extends keyof Row>(columns: ColumnMap<Row>, fiel
 
 /** The story's row keeps its owner and creation time; a module row changes only in content and time. */
 export const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["userId", "createdAt"]);
-export const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt"]);
+export const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt", "updatedBy"]);
 /** A version's label: the one thing a later event changes in a version's row. */
 export const LABEL_COLUMNS = pick(VERSION_COLUMNS, ["storyId", "versionNumber", "label"]);
 

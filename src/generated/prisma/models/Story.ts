@@ -84,6 +84,8 @@ export type StoryCountAggregateOutputType = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers: number
+  undoStacks: number
+  redoStacks: number
   _all: number
 }
 
@@ -146,6 +148,8 @@ export type StoryCountAggregateInputType = {
   revision?: true
   latestVersionNumber?: true
   redoVersionNumbers?: true
+  undoStacks?: true
+  redoStacks?: true
   _all?: true
 }
 
@@ -249,6 +253,8 @@ export type StoryGroupByOutputType = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers: number[]
+  undoStacks: runtime.JsonValue
+  redoStacks: runtime.JsonValue
   _count: StoryCountAggregateOutputType | null
   _avg: StoryAvgAggregateOutputType | null
   _sum: StorySumAggregateOutputType | null
@@ -288,6 +294,8 @@ export type StoryWhereInput = {
   revision?: Prisma.IntFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonFilter<"Story">
+  redoStacks?: Prisma.JsonFilter<"Story">
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
@@ -307,6 +315,8 @@ export type StoryOrderByWithRelationInput = {
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
   redoVersionNumbers?: Prisma.SortOrder
+  undoStacks?: Prisma.SortOrder
+  redoStacks?: Prisma.SortOrder
   owner?: Prisma.UserOrderByWithRelationInput
   modules?: Prisma.StoryModuleOrderByRelationAggregateInput
   versions?: Prisma.StoryVersionOrderByRelationAggregateInput
@@ -329,6 +339,8 @@ export type StoryWhereUniqueInput = Prisma.AtLeast<{
   revision?: Prisma.IntFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonFilter<"Story">
+  redoStacks?: Prisma.JsonFilter<"Story">
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
@@ -348,6 +360,8 @@ export type StoryOrderByWithAggregationInput = {
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
   redoVersionNumbers?: Prisma.SortOrder
+  undoStacks?: Prisma.SortOrder
+  redoStacks?: Prisma.SortOrder
   _count?: Prisma.StoryCountOrderByAggregateInput
   _avg?: Prisma.StoryAvgOrderByAggregateInput
   _max?: Prisma.StoryMaxOrderByAggregateInput
@@ -372,6 +386,8 @@ export type StoryScalarWhereWithAggregatesInput = {
   revision?: Prisma.IntWithAggregatesFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntWithAggregatesFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonWithAggregatesFilter<"Story">
+  redoStacks?: Prisma.JsonWithAggregatesFilter<"Story">
 }
 
 export type StoryCreateInput = {
@@ -387,6 +403,8 @@ export type StoryCreateInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
@@ -406,6 +424,8 @@ export type StoryUncheckedCreateInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
 }
@@ -423,6 +443,8 @@ export type StoryUpdateInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
@@ -442,6 +464,8 @@ export type StoryUncheckedUpdateInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
 }
@@ -460,6 +484,8 @@ export type StoryCreateManyInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryUpdateManyMutationInput = {
@@ -475,6 +501,8 @@ export type StoryUpdateManyMutationInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryUncheckedUpdateManyInput = {
@@ -491,6 +519,8 @@ export type StoryUncheckedUpdateManyInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryListRelationFilter = {
@@ -525,6 +555,8 @@ export type StoryCountOrderByAggregateInput = {
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
   redoVersionNumbers?: Prisma.SortOrder
+  undoStacks?: Prisma.SortOrder
+  redoStacks?: Prisma.SortOrder
 }
 
 export type StoryAvgOrderByAggregateInput = {
@@ -672,6 +704,8 @@ export type StoryCreateWithoutOwnerInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
 }
@@ -689,6 +723,8 @@ export type StoryUncheckedCreateWithoutOwnerInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
 }
@@ -736,6 +772,8 @@ export type StoryScalarWhereInput = {
   revision?: Prisma.IntFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonFilter<"Story">
+  redoStacks?: Prisma.JsonFilter<"Story">
 }
 
 export type StoryCreateWithoutModulesInput = {
@@ -751,6 +789,8 @@ export type StoryCreateWithoutModulesInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
 }
@@ -769,6 +809,8 @@ export type StoryUncheckedCreateWithoutModulesInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
 }
 
@@ -801,6 +843,8 @@ export type StoryUpdateWithoutModulesInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
 }
@@ -819,6 +863,8 @@ export type StoryUncheckedUpdateWithoutModulesInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
 }
 
@@ -835,6 +881,8 @@ export type StoryCreateWithoutVersionsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
 }
@@ -853,6 +901,8 @@ export type StoryUncheckedCreateWithoutVersionsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
 }
 
@@ -885,6 +935,8 @@ export type StoryUpdateWithoutVersionsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
 }
@@ -903,6 +955,8 @@ export type StoryUncheckedUpdateWithoutVersionsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
 }
 
@@ -919,6 +973,8 @@ export type StoryCreateManyOwnerInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryUpdateWithoutOwnerInput = {
@@ -934,6 +990,8 @@ export type StoryUpdateWithoutOwnerInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
 }
@@ -951,6 +1009,8 @@ export type StoryUncheckedUpdateWithoutOwnerInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
 }
@@ -968,6 +1028,8 @@ export type StoryUncheckedUpdateManyWithoutOwnerInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 
@@ -1024,6 +1086,8 @@ export type StorySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
   versions?: boolean | Prisma.Story$versionsArgs<ExtArgs>
@@ -1044,6 +1108,8 @@ export type StorySelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["story"]>
 
@@ -1061,6 +1127,8 @@ export type StorySelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["story"]>
 
@@ -1078,9 +1146,11 @@ export type StorySelectScalar = {
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
 }
 
-export type StoryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "title" | "logline" | "genre" | "createdAt" | "updatedAt" | "isComplete" | "activeVersionId" | "activeVersionNumber" | "revision" | "latestVersionNumber" | "redoVersionNumbers", ExtArgs["result"]["story"]>
+export type StoryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "title" | "logline" | "genre" | "createdAt" | "updatedAt" | "isComplete" | "activeVersionId" | "activeVersionNumber" | "revision" | "latestVersionNumber" | "redoVersionNumbers" | "undoStacks" | "redoStacks", ExtArgs["result"]["story"]>
 export type StoryInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
@@ -1124,9 +1194,17 @@ export type $StoryPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
      */
     latestVersionNumber: number
     /**
-     * version numbers that redo can make active again, the next one last
+     * version numbers that redo can make active again, the next one last: the owner's redo stack (each member's is in redo_stacks)
      */
     redoVersionNumbers: number[]
+    /**
+     * per member (user id → version numbers, the next one last): the versions whose changes their undo takes back
+     */
+    undoStacks: runtime.JsonValue
+    /**
+     * per member (user id → version numbers, the next one last): the versions whose changes their redo re-applies
+     */
+    redoStacks: runtime.JsonValue
   }, ExtArgs["result"]["story"]>
   composites: {}
 }
@@ -1566,6 +1644,8 @@ export interface StoryFieldRefs {
   readonly revision: Prisma.FieldRef<"Story", 'Int'>
   readonly latestVersionNumber: Prisma.FieldRef<"Story", 'Int'>
   readonly redoVersionNumbers: Prisma.FieldRef<"Story", 'Int[]'>
+  readonly undoStacks: Prisma.FieldRef<"Story", 'Json'>
+  readonly redoStacks: Prisma.FieldRef<"Story", 'Json'>
 }
     
 
