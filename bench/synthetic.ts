@@ -79,8 +79,8 @@ export function storyHistory(ownerId: string, length: number, next: () => number
       if (roll < 0.6) {
         record({ type: "WriteModule", module: module.name, output: { ...OUTPUTS[module.order - 1], n: events.length }, inputText: `notes ${events.length}`, versionId: randomUUID() });
       } else if (roll < 0.68) record({ type: "ClearModule", module: module.name, versionId: randomUUID() });
-      else if (roll < 0.8) record({ type: "Undo" });
-      else if (roll < 0.9) record({ type: "Redo" });
+      else if (roll < 0.8) record({ type: "Undo", actorId: ownerId, versionId: randomUUID() });
+      else if (roll < 0.9) record({ type: "Redo", actorId: ownerId, versionId: randomUUID() });
       else if (roll < 0.95) record({ type: "RestoreVersion", number: 1 + Math.floor(next() * state.versions.latestNumber), versionId: randomUUID() });
       else record({ type: "ChangeStoryDetails", details: { title: `Title ${events.length}` } });
     } catch {

@@ -154,7 +154,7 @@ async function writeOldStory(query: (text: string, values: unknown[]) => Promise
     { type: "CreateStory", ownerId: userId, title: "Old", logline: null, genre: null, versionId: randomUUID(), moduleIds },
     { type: "WriteModule", module: "IDEA_SPARK", inputText: "a keeper", output: { logline: "A keeper keeps a light." }, versionId: randomUUID() },
     { type: "WriteModule", module: "WORLD_SEED", output: { setting: "An island", keeperNotes: [1.5e-7, "é"] }, versionId: randomUUID() },
-    { type: "Undo" },
+    { type: "Undo", actorId: userId, versionId: randomUUID() },
     { type: "WriteModule", module: "IDEA_SPARK", output: { logline: "A keeper leaves." }, versionId: randomUUID() },
     { type: "RestoreVersion", number: 3, versionId: randomUUID() },
   ];

@@ -74,7 +74,7 @@ describe("writeModule", () => {
     await server.query(WriteModule, { input: { storyId: id, module: "IDEA_SPARK", output: { logline: "ours, first" } } }, token);
     // another instance's write: it goes past this server, which still remembers revision 2
     const other = await loadCommandState(server.db.prisma, storyId);
-    const events = recordEvents(storyId, decide({ type: "Undo" }, other!.state), { currentRevision: other!.state.revision, actorId: userId });
+    const events = recordEvents(storyId, decide({ type: "Undo", actorId: userId, versionId: randomUUID() }, other!.state), { currentRevision: other!.state.revision, actorId: userId });
     const after = events.reduce(evolve, other!.state);
     const rows = events.map((event) => ({ ...event, activeVersionNumber: after.activeVersionNumber, idempotencyKey: null, requestHash: null }));
     expect(await appendAndProject(server.db.prisma, rows, planProjection(other!.state, after), other!.state.revision)).toEqual({ applied: true });
@@ -144,9 +144,9 @@ function generatedLog(length: number) {
       case 1:
         return { type: "WriteModule", module, inputText: `notes ${i}`, output: { note: `write ${i}`, list: [i] }, versionId: randomUUID() };
       case 2:
-        return { type: "Undo" };
+        return { type: "Undo", actorId: userId, versionId: randomUUID() };
       case 3:
-        return { type: "Redo" };
+        return { type: "Redo", actorId: userId, versionId: randomUUID() };
       case 4:
         return { type: "LabelVersion", number: Math.max(1, latest - 7), label: `label ${i}` };
       case 5:

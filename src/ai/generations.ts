@@ -11,7 +11,7 @@ import { Prisma } from "../generated/prisma/client.ts";
 import type { Database } from "../database/connect.ts";
 import { LIMITS, moduleByName, type JsonObject, type ModuleDefinition, type ModuleName } from "../domain/catalogue.ts";
 import { StorySparkError, badInput, notFound } from "../domain/errors.ts";
-import { checkRequest, requestTerms, runStoryCommand, type StoryCommandResult } from "../commands/storyCommands.ts";
+import { checkCommand, checkRequest, requestTerms, runStoryCommand, type StoryCommandResult } from "../commands/storyCommands.ts";
 import type { DbClient } from "../database/types.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, ModuleDraft } from "../live/pubsub.ts";
@@ -27,6 +27,8 @@ export type GenerateRequest = {
   inputText: string;
   model?: string | null;
   expectedRevision?: number | null;
+  /** the version the writer's notes started from: MODULE_CONFLICT when the module changed after it */
+  baseVersionNumber?: number | null;
   idempotencyKey?: string | null;
 };
 
@@ -112,6 +114,9 @@ export class GenerationService {
     const terms = requestTerms({ expectedRevision: request.expectedRevision, idempotencyKey: request.idempotencyKey, requestIdentity: identity });
     const earlier = await checkRequest(this.db.prisma, story, terms);
     if (earlier) return { storyId: story.id, event: earlier, replayed: true, generationId: generationIdOf(earlier) };
+    const base = request.baseVersionNumber ?? null;
+    const write = { type: "WriteModule", module: module.name, inputText: request.inputText, versionId: randomUUID(), ...(base === null ? {} : { baseVersionNumber: base }) } as const;
+    if (base !== null) await checkCommand(this.db, story.id, { ...write, output: {} });
 
     const upstream = upstreamModulesOf(module).map((m) => {
       const row = story.modules.find((r) => r.moduleName === m.moduleName);
@@ -152,6 +157,7 @@ export class GenerationService {
         text: "",
         done: false,
         error: null,
+        actorId: userId,
         ...fields,
       });
     const calls: CompletionResult[] = [];
@@ -161,14 +167,7 @@ export class GenerationService {
       const result = await runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
         storyId: story.id,
         actorId: userId,
-        command: {
-          type: "WriteModule",
-          module: module.name,
-          inputText: request.inputText,
-          output,
-          versionId: randomUUID(),
-          generation: { id: generationId, model, promptVersion: PROMPT_VERSION },
-        },
+        command: { ...write, output, generation: { id: generationId, model, promptVersion: PROMPT_VERSION } },
         expectedRevision: request.expectedRevision ?? null,
         idempotencyKey: request.idempotencyKey ?? null,
         requestIdentity: identity,

@@ -59,6 +59,8 @@ const PAYLOADS = {
   ModuleCleared: z.object({ module: text, version: versionRef }),
   Undone: z.object({ from: z.number().int(), to: z.number().int() }),
   Redone: z.object({ from: z.number().int(), to: z.number().int() }),
+  ChangeReverted: z.object({ change: z.number().int(), version: versionRef }),
+  ChangeReapplied: z.object({ change: z.number().int(), version: versionRef }),
   VersionRestored: z.object({ restoredNumber: z.number().int(), version: versionRef }),
   VersionLabeled: z.object({ number: z.number().int(), label: text.nullable() }),
 } satisfies Record<Exclude<StoryEventData["type"], MembershipEventData["type"]>, z.ZodType>;
@@ -154,10 +156,13 @@ function commandOf(event: ImportedEvent, ownerId: string): StoryCommand {
       return { type: "WriteModule", module: event.payload.module, inputText: event.payload.inputText, output: event.payload.output, versionId };
     case "ModuleCleared":
       return { type: "ClearModule", module: event.payload.module, versionId };
+    // the importer is the imported story's one writer: its undo and redo are theirs
     case "Undone":
-      return { type: "Undo" };
+    case "ChangeReverted":
+      return { type: "Undo", actorId: ownerId, versionId };
     case "Redone":
-      return { type: "Redo" };
+    case "ChangeReapplied":
+      return { type: "Redo", actorId: ownerId, versionId };
     case "VersionRestored":
       return { type: "RestoreVersion", number: event.payload.restoredNumber, versionId };
     case "VersionLabeled":

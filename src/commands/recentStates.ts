@@ -5,7 +5,7 @@
 // it), and a command whose state is not here, or is not enough for it, reads it as usual.
 import type { Database } from "../database/connect.ts";
 import { outputRefs, storedOutputs, type OutputRefs } from "../domain/content.ts";
-import { activeVersion, type StoryState } from "../domain/story.ts";
+import { activeVersion, stackVersionsOf, type StoryState } from "../domain/story.ts";
 import { VersionHistory, type StoryVersionState } from "../domain/versionHistory.ts";
 import type { SnapshotKey } from "../domain/catalogue.ts";
 
@@ -27,17 +27,25 @@ export function recentState(db: Database, storyId: string): StoryState | undefin
 
 /**
  * Remembers the state a write left the story in, as a command would load it: the versions any
- * command but restore and label needs (the active one, its parent, the one redo brings back),
- * outputs as references. A state without them all is not remembered.
+ * command but restore and label needs (the active one, its parent, the one redo brings back, and
+ * for every member the top of their undo and redo stacks with its parent: any member's undo or
+ * redo can be decided on it), outputs as references. A state without them all is not remembered.
  */
 export function rememberState(db: Database, state: StoryState): void {
   const states = statesOf(db);
   states.delete(state.id);
   const active = activeVersion(state);
-  const needed = [active, state.versions.get(active.parentNumber ?? 0), state.versions.get(state.redo.at(-1) ?? 0)];
-  if (active.parentNumber !== null && !needed[1]) return;
-  if (state.redo.length > 0 && !needed[2]) return;
-  const versions = needed.filter((v): v is StoryVersionState => v !== undefined).map(asReferences);
+  const numbers = new Set([active.number]);
+  if (active.parentNumber !== null) numbers.add(active.parentNumber);
+  if (state.redo.length > 0) numbers.add(state.redo.at(-1)!);
+  for (const top of stackVersionsOf(state)) {
+    const version = state.versions.get(top);
+    if (!version || version.parentNumber === null) return;
+    numbers.add(top).add(version.parentNumber);
+  }
+  const found = [...numbers].map((number) => state.versions.get(number));
+  if (found.some((v) => v === undefined)) return;
+  const versions = (found as StoryVersionState[]).sort((a, b) => a.number - b.number).map(asReferences);
   states.set(state.id, {
     ...state,
     versions: VersionHistory.partial(versions, state.versions.latestNumber),

@@ -3,7 +3,7 @@
 // holds the story to the revision decided on — and then announces what it appended.
 // GraphQL, AI generation and import all go through it.
 import { createHash, randomUUID } from "node:crypto";
-import { MODULES, moduleBySnapshotKey, type ModuleName, type SnapshotKey } from "../domain/catalogue.ts";
+import { MODULES, moduleByName, moduleBySnapshotKey, type ModuleName, type SnapshotKey } from "../domain/catalogue.ts";
 import { StorySparkError, badInput, notFound } from "../domain/errors.ts";
 import { canonicalJson } from "../domain/json.ts";
 import {
@@ -90,6 +90,17 @@ const IDEMPOTENCY_KEY_MAX = 200;
  * crowd of writers on one story can't starve one of them.
  */
 export async function executeStoryCommand(db: Database, request: StoryCommandRequest): Promise<StoryCommandResult> {
+  try {
+    return await executeOnce(db, request);
+  } catch (error) {
+    if (error instanceof StorySparkError && (error.code === "MODULE_CONFLICT" || error.code === "UNDO_CONFLICT")) {
+      throw await withCurrentContent(db.prisma, request.storyId, error);
+    }
+    throw error;
+  }
+}
+
+async function executeOnce(db: Database, request: StoryCommandRequest): Promise<StoryCommandResult> {
   const { storyId, command } = request;
   const terms = requestTerms({ ...request, requestIdentity: request.requestIdentity ?? command });
   if (command.type === "ImportLog") {
@@ -132,7 +143,7 @@ export async function executeStoryCommand(db: Database, request: StoryCommandReq
 function rememberedState(db: Database, request: StoryCommandRequest, terms: RequestTerms): CommandState | null {
   const state = recentState(db, request.storyId);
   if (!state || !state.members.has(request.actorId) || terms.idempotencyKey !== null) return null;
-  if (request.command.type === "ImportLog" || versionsNeededBy(request.command).length > 0) return null;
+  if (request.command.type === "ImportLog" || !versionsNeededBy(request.command).every((number) => state.versions.get(number))) return null;
   if (terms.expectedRevision !== null && terms.expectedRevision !== state.revision) return null;
   return { state, earlier: null };
 }
@@ -199,6 +210,24 @@ function movedOn(revision: number | null, terms: RequestTerms): null {
   return null;
 }
 
+/**
+ * Decides the command on the story as it is now, without appending: what AI generation checks
+ * before it spends tokens on a write the rules would refuse (a MODULE_CONFLICT comes with the
+ * module's current content, as from a command).
+ */
+export async function checkCommand(db: Database, storyId: string, command: StoryCommand): Promise<void> {
+  const loaded = await loadCommandState(db.prisma, storyId, { extraVersions: versionsNeededBy(command) });
+  if (!loaded) throw notFound("story");
+  try {
+    decide(command, loaded.state);
+  } catch (error) {
+    if (error instanceof StorySparkError && (error.code === "MODULE_CONFLICT" || error.code === "UNDO_CONFLICT")) {
+      throw await withCurrentContent(db.prisma, storyId, error);
+    }
+    throw error;
+  }
+}
+
 /** A request's idempotency key (checked) with its fingerprint, and the revision it expects. */
 export type RequestTerms = {
   idempotencyKey: string | null;
@@ -260,6 +289,34 @@ async function loadStory(db: DbClient, request: StoryCommandRequest, terms: Requ
   return loaded;
 }
 
+type ConflictedModule = { module: ModuleName; changedBy: { id: string }; changedAt: string };
+
+/**
+ * The rules' MODULE_CONFLICT or UNDO_CONFLICT with what a writer needs to merge: each module's
+ * current content (output and input text) and the username of who changed it, read as they are
+ * now. The rules name the modules and who changed them; they may hold content as references only.
+ */
+async function withCurrentContent(db: DbClient, storyId: string, error: StorySparkError): Promise<StorySparkError> {
+  const modules = error.extensions.modules as readonly ConflictedModule[];
+  const names = modules.map((m) => moduleByName(m.module)!.moduleName);
+  const rows = await db.$queryRaw<{ moduleName: string; output: unknown; inputText: string | null; changedAt: Date; changedBy: string; username: string | null; versionNumber: number }[]>`
+    SELECT s.active_version_number AS "versionNumber", m.module_name AS "moduleName", m.output_text AS output, m.input_text AS "inputText", m.updated_at AS "changedAt",
+           m.updated_by AS "changedBy", u.username
+      FROM story_modules m JOIN stories s ON s.id = m.story_id LEFT JOIN users u ON u.id = m.updated_by
+     WHERE m.story_id = ${storyId}::uuid AND m.module_name = ANY(${names}::text[])`;
+  const current = modules.map((m) => {
+    const row = rows.find((r) => r.moduleName === moduleByName(m.module)!.moduleName);
+    if (!row) return { ...m, output: null, inputText: null };
+    return { module: m.module, output: row.output, inputText: row.inputText, changedBy: { id: row.changedBy, username: row.username }, changedAt: row.changedAt.toISOString() };
+  });
+  // the version they are in: a base for the writer's next try
+  const versionNumber = rows[0]?.versionNumber ?? error.extensions.versionNumber;
+  // the message names writers as people know them
+  let message = error.message;
+  for (const row of rows) if (row.username !== null) message = message.replaceAll(`(by ${row.changedBy} at`, `(by ${row.username} at`);
+  return new StorySparkError(error.code, message, { ...error.extensions, ...current[0], versionNumber, modules: current });
+}
+
 const moduleNameOf = (key: SnapshotKey): ModuleName => moduleBySnapshotKey(key)!.name;
 
 /** New ids for a story: the story, its first version and its five modules. */
@@ -272,11 +329,13 @@ export function newStoryIds(): { storyId: string; versionId: string; moduleIds: 
 }
 
 /**
- * What identifies a request for idempotency: the command without the ids the server made up,
+ * What identifies a request for idempotency: the command without the ids the server made up and the actor,
  * as canonical JSON, so a retry that lists the same keys in another order is the same request.
  */
 export function fingerprint(identity: unknown, asJson: (value: unknown) => string = canonicalJson): string {
-  const { versionId: _ignored, ...rest } = identity as { versionId?: string };
+  // the actor undo and redo carry is the request's own, not part of what it asks: a retry from
+  // before commands carried it is the same request
+  const { versionId: _ignored, actorId: _actor, ...rest } = identity as { versionId?: string; actorId?: string };
   return createHash("sha256").update(asJson(rest)).digest("hex");
 }
 

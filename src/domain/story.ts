@@ -8,6 +8,7 @@ import {
   SNAPSHOT_KEYS,
   manualOutputSchema,
   moduleByName,
+  moduleBySnapshotKey,
   type JsonObject,
   type ModuleInputs,
   type ModuleName,
@@ -27,8 +28,10 @@ import {
   type MembershipEventData,
   type MembershipState,
 } from "./membership.ts";
+import { emptied, pushed, stackOf, topOf, withoutTop, type MemberStacks } from "./memberStacks.ts";
 
 export type { StoryVersionState } from "./versionHistory.ts";
+export { stackOf, type MemberStacks } from "./memberStacks.ts";
 
 // ---------------------------------------------------------------- events
 
@@ -53,6 +56,13 @@ export type StoryEventData =
   | { type: "ModuleCleared"; payload: { module: ModuleName; version: VersionRef } }
   | { type: "Undone"; payload: { from: number; to: number } }
   | { type: "Redone"; payload: { from: number; to: number } }
+  /**
+   * An undo when others changed the story since the change: a new version, the active one with
+   * only the modules version `change` touched as they were before it (in `change`'s parent).
+   */
+  | { type: "ChangeReverted"; payload: { change: number; version: VersionRef } }
+  /** A redo when others changed the story since the undo: a new version, the active one with the modules `change` touched as it left them. */
+  | { type: "ChangeReapplied"; payload: { change: number; version: VersionRef } }
   | { type: "VersionRestored"; payload: { restoredNumber: number; version: VersionRef } }
   | { type: "VersionLabeled"; payload: { number: number; label: string | null } }
   // membership: who may do what (./membership.ts)
@@ -80,11 +90,11 @@ export type StoryDetails = { title?: string; logline?: string | null; genre?: st
 export type StoryCommand =
   | { type: "CreateStory"; ownerId: string; title: string; logline: string | null; genre: string | null; versionId: string; moduleIds: ModuleIds }
   | { type: "ChangeStoryDetails"; details: StoryDetails }
-  | { type: "WriteModule"; module: string; inputText?: string | null; output: unknown; versionId: string; generation?: GenerationRef }
-  | { type: "ClearModule"; module: string; versionId: string }
-  | { type: "Undo" }
-  | { type: "Redo" }
-  | { type: "RestoreVersion"; number: number; versionId: string }
+  | { type: "WriteModule"; module: string; inputText?: string | null; output: unknown; versionId: string; generation?: GenerationRef; baseVersionNumber?: number | null }
+  | { type: "ClearModule"; module: string; versionId: string; baseVersionNumber?: number | null }
+  | { type: "Undo"; actorId: string; versionId: string; baseVersionNumber?: number | null }
+  | { type: "Redo"; actorId: string; versionId: string; baseVersionNumber?: number | null }
+  | { type: "RestoreVersion"; number: number; versionId: string; baseVersionNumber?: number | null }
   | { type: "LabelVersion"; number: number; label: string | null }
   // membership: who may do what (./membership.ts)
   | MembershipCommand;
@@ -104,13 +114,22 @@ export type StoryState = MembershipState & {
   /** seq of the last event */
   readonly revision: number;
   readonly activeVersionNumber: number;
-  /** what redo makes active next is last */
+  /** the owner's redo stack (`redoStacks`), what redo makes active next last: the story's row keeps it as before */
   readonly redo: readonly number[];
+  /**
+   * Per member, the versions whose changes their undo takes back, the next one last: every
+   * version a member's write, clear, restore or re-applying redo made, until undone.
+   */
+  readonly undoStacks: MemberStacks;
+  /** Per member, the versions whose changes their redo re-applies, the next one last; a new change of theirs empties it. */
+  readonly redoStacks: MemberStacks;
   readonly versions: VersionHistory;
   /** names the writer gave versions, by number */
   readonly labels: ReadonlyMap<number, string>;
   readonly moduleIds: ModuleIds;
   readonly moduleUpdatedAt: { readonly [K in SnapshotKey]: Date };
+  /** who made the change that gave each module its content: the actor of the event, as with moduleUpdatedAt */
+  readonly moduleUpdatedBy: { readonly [K in SnapshotKey]: string };
 };
 
 const EPOCH = new Date(0);
@@ -130,10 +149,13 @@ export function initialState(storyId: string): StoryState {
     activeVersionNumber: 0,
     redo: [],
     ...NO_MEMBERS,
+    undoStacks: new Map(),
+    redoStacks: new Map(),
     versions: VersionHistory.empty(),
     labels: new Map(),
     moduleIds: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as ModuleIds,
     moduleUpdatedAt: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, EPOCH])) as unknown as StoryState["moduleUpdatedAt"],
+    moduleUpdatedBy: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as StoryState["moduleUpdatedBy"],
   };
 }
 
@@ -150,13 +172,23 @@ export function activeVersion(state: StoryState): StoryVersionState {
  * bring back, for loaders that bring in part of the history.
  */
 export function versionsNeededBy(command: StoryCommand): number[] {
+  const base = "baseVersionNumber" in command && Number.isSafeInteger(command.baseVersionNumber) ? [command.baseVersionNumber as number] : [];
   switch (command.type) {
     case "RestoreVersion":
+      return [command.number, ...base];
     case "LabelVersion":
       return [command.number];
     default:
-      return [];
+      return base;
   }
+}
+
+/**
+ * The versions undo and redo need besides: the top of each member's undo and redo stack, and
+ * that version's parent (a change is what its version changed from its parent).
+ */
+export function stackVersionsOf(state: Pick<StoryState, "undoStacks" | "redoStacks">): number[] {
+  return [...state.undoStacks.values(), ...state.redoStacks.values()].map((run) => run.last);
 }
 
 /** Only the first version has no parent: any other active version can be undone. */
@@ -191,6 +223,7 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
     case "WriteModule": {
       const module = checkModule(command.module);
       const output = checkOutput(module, command.output);
+      checkBase(state, command.baseVersionNumber, [module.snapshotKey]);
       const current = activeVersion(state).inputs[module.snapshotKey];
       const inputText = command.inputText === undefined ? current : checkInputText(command.inputText);
       const version = nextVersion(command.versionId);
@@ -199,22 +232,17 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
     }
     case "ClearModule": {
       const module = checkModule(command.module);
+      checkBase(state, command.baseVersionNumber, [module.snapshotKey]);
       return [{ type: "ModuleCleared", payload: { module: module.name, version: nextVersion(command.versionId) } }];
     }
-    case "Undo": {
-      const parent = activeVersion(state).parentNumber;
-      if (parent === null) throw new StorySparkError("NOTHING_TO_UNDO", "nothing to undo: the story is at its first version");
-      return [{ type: "Undone", payload: { from: state.activeVersionNumber, to: parent } }];
-    }
-    case "Redo": {
-      const next = state.redo.at(-1);
-      if (next === undefined) throw new StorySparkError("NOTHING_TO_REDO", "nothing to redo");
-      return [{ type: "Redone", payload: { from: state.activeVersionNumber, to: next } }];
-    }
+    case "Undo":
+      return decideUndo(state, command, nextVersion(command.versionId));
+    case "Redo":
+      return decideRedo(state, command, nextVersion(command.versionId));
     case "RestoreVersion": {
-      if (!Number.isInteger(command.number) || !state.versions.get(command.number)) {
-        throw new StorySparkError("NOT_FOUND", `version ${command.number} not found`, { field: "number" });
-      }
+      const restored = Number.isInteger(command.number) ? state.versions.get(command.number) : undefined;
+      if (!restored) throw new StorySparkError("NOT_FOUND", `version ${command.number} not found`, { field: "number" });
+      checkBase(state, command.baseVersionNumber, changedModules(activeVersion(state), restored));
       return [{ type: "VersionRestored", payload: { restoredNumber: command.number, version: nextVersion(command.versionId) } }];
     }
     case "LabelVersion": {
@@ -238,6 +266,100 @@ function decideDetails(details: StoryDetails): StoryEventData[] {
   if (details.isComplete !== undefined) payload.isComplete = details.isComplete;
   if (Object.keys(payload).length === 0) throw badInput("input", "nothing to change: give title, logline, genre or isComplete");
   return [{ type: "StoryDetailsChanged", payload }];
+}
+
+// ---------------------------------------------------------------- who changed what: conflicts, undo and redo
+//
+// A write's base: a module "changed after" `baseVersionNumber` when its content now (output and
+// input text) differs from its content in that version: what the writer saw is no longer what is
+// there, and writing would lose it. A change made and taken back, or the same content written
+// again, leaves nothing to lose and nothing to conflict with.
+//
+// Undo takes back the actor's own latest change that is not undone (the top of their undo stack;
+// a change is what its version changed from its parent, in the modules it touched):
+//  - that change made the active version: the active version moves to its parent (Undone), as
+//    it always did; with one writer this is every undo;
+//  - others changed the story since: a new version (ChangeReverted), the active one with only the
+//    modules the change touched as they were before it, provided nobody changed those modules
+//    since: each is still written by that change (`writtenIn`); a write, clear, restore or redo of
+//    someone else's over it is a change, even one that brings the same content back, while an
+//    undo that gives the module back is not. Otherwise UNDO_CONFLICT naming who changed them last
+//    and when, and nothing changes.
+// Redo re-applies the actor's latest undone change by the same rule: Redone when the active
+// version is the one the change was made on, else ChangeReapplied provided the modules it touches
+// are still as the undo left them, else UNDO_CONFLICT. A new change of the actor's empties their
+// redo stack only.
+
+/** MODULE_CONFLICT when a module the command writes changed after `baseVersionNumber`. */
+function checkBase(state: StoryState, baseVersionNumber: number | null | undefined, writes: readonly SnapshotKey[]): void {
+  if (baseVersionNumber === null || baseVersionNumber === undefined) return;
+  const base = Number.isInteger(baseVersionNumber) ? state.versions.get(baseVersionNumber) : undefined;
+  if (!base) throw new StorySparkError("NOT_FOUND", `version ${baseVersionNumber} not found`, { field: "baseVersionNumber" });
+  const active = activeVersion(state);
+  const changed = writes.filter((key) => !sameModule(active, base, key));
+  if (changed.length === 0) return;
+  throw conflict(state, "MODULE_CONFLICT", changed, `changed after version ${baseVersionNumber}`, { baseVersionNumber });
+}
+
+function decideUndo(state: StoryState, command: Extract<StoryCommand, { type: "Undo" }>, version: VersionRef): StoryEventData[] {
+  const top = topOf(state.undoStacks, command.actorId);
+  if (top === undefined) {
+    throw new StorySparkError(
+      "NOTHING_TO_UNDO",
+      activeVersion(state).parentNumber === null ? "nothing to undo: the story is at its first version" : "nothing to undo: no change of yours to take back",
+    );
+  }
+  const { change, parent, touched } = changeOf(state, top);
+  if (top === state.activeVersionNumber) {
+    checkBase(state, command.baseVersionNumber, touched);
+    return [{ type: "Undone", payload: { from: top, to: parent.number } }];
+  }
+  const active = activeVersion(state);
+  const changedSince = touched.filter((key) => active.writtenIn[key] !== change.writtenIn[key]);
+  if (changedSince.length > 0) throw conflict(state, "UNDO_CONFLICT", changedSince, `changed since your change (version ${top}): undo would take back their work`);
+  checkBase(state, command.baseVersionNumber, touched);
+  return [{ type: "ChangeReverted", payload: { change: top, version } }];
+}
+
+function decideRedo(state: StoryState, command: Extract<StoryCommand, { type: "Redo" }>, version: VersionRef): StoryEventData[] {
+  const top = topOf(state.redoStacks, command.actorId);
+  if (top === undefined) throw new StorySparkError("NOTHING_TO_REDO", "nothing to redo");
+  const { parent, touched } = changeOf(state, top);
+  if (parent.number === state.activeVersionNumber) {
+    checkBase(state, command.baseVersionNumber, touched);
+    return [{ type: "Redone", payload: { from: state.activeVersionNumber, to: top } }];
+  }
+  const active = activeVersion(state);
+  const changedSince = touched.filter((key) => active.writtenIn[key] !== parent.writtenIn[key]);
+  if (changedSince.length > 0) throw conflict(state, "UNDO_CONFLICT", changedSince, `changed since your undo (of version ${top}): redo would take back their work`);
+  checkBase(state, command.baseVersionNumber, touched);
+  return [{ type: "ChangeReapplied", payload: { change: top, version } }];
+}
+
+/** The change version `number` made: the version, its parent, and the modules it touched. */
+function changeOf(state: StoryState, number: number): { change: StoryVersionState; parent: StoryVersionState; touched: SnapshotKey[] } {
+  const change = state.versions.get(number);
+  const parent = change?.parentNumber == null ? undefined : state.versions.get(change.parentNumber);
+  if (!change || !parent) throw new Error(`story ${state.id}: version ${number} or its parent is not in the state`);
+  return { change, parent, touched: changedModules(parent, change) };
+}
+
+function sameModule(a: StoryVersionState, b: StoryVersionState, key: SnapshotKey): boolean {
+  return a.inputs[key] === b.inputs[key] && sameOutput(a.outputs[key], b.outputs[key]);
+}
+
+/**
+ * The refusal naming, per module, who changed it last and when; the command handler adds each
+ * module's current content (the rules may hold it as references only).
+ */
+function conflict(state: StoryState, code: "MODULE_CONFLICT" | "UNDO_CONFLICT", keys: readonly SnapshotKey[], what: string, extra: Record<string, unknown> = {}): StorySparkError {
+  const modules = keys.map((key) => ({
+    module: moduleBySnapshotKey(key)!.name,
+    changedBy: { id: state.moduleUpdatedBy[key] },
+    changedAt: state.moduleUpdatedAt[key].toISOString(),
+  }));
+  const names = modules.map((m) => `${m.module} (by ${m.changedBy.id} at ${m.changedAt})`).join(", ");
+  return new StorySparkError(code, `${names} ${what}`, { ...modules[0], versionNumber: state.activeVersionNumber, modules, ...extra });
 }
 
 function checkModule(name: string) {
@@ -290,8 +412,17 @@ function checkOutput(module: (typeof MODULES)[number], output: unknown): JsonObj
 // ---------------------------------------------------------------- evolve
 
 export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState {
+  const next = evolveStory(state, event);
+  // the story's row keeps the owner's redo stack where it always kept the story's
+  if (next.ownerId === state.ownerId && next.redoStacks.get(next.ownerId) === state.redoStacks.get(state.ownerId)) return next;
+  return { ...next, redo: stackOf(next.redoStacks, next.ownerId) };
+}
+
+function evolveStory(state: StoryState, event: RecordedStoryEvent): StoryState {
   const at = event.createdAt;
   const base = { ...state, revision: event.seq, updatedAt: at };
+  // an event appended without an actor (none so far) is the owner's
+  const actor = event.actorId ?? state.ownerId;
   switch (event.type) {
     case "StoryCreated": {
       const p = event.payload;
@@ -304,6 +435,8 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
         eventSeq: event.seq,
         createdAt: at,
         generationId: null,
+        authorId: event.actorId ?? p.ownerId,
+        writtenIn: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, p.version.number])) as unknown as StoryVersionState["writtenIn"],
       };
       return {
         ...withCreator(base, p.ownerId, at),
@@ -316,9 +449,12 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
         createdAt: at,
         activeVersionNumber: version.number,
         redo: [],
+        undoStacks: new Map(),
+        redoStacks: new Map(),
         versions: state.versions.append(version),
         moduleIds: p.moduleIds,
         moduleUpdatedAt: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, at])) as unknown as StoryState["moduleUpdatedAt"],
+        moduleUpdatedBy: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, version.authorId])) as unknown as StoryState["moduleUpdatedBy"],
       };
     }
     case "StoryDetailsChanged": {
@@ -334,7 +470,7 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
     case "ModuleWritten": {
       const key = snapshotKeyOf(event.payload.module);
       const active = activeVersion(state);
-      return addVersion(base, event, event.payload.version, {
+      return newChange(base, event, actor, event.payload.version, {
         outputs: { ...active.outputs, [key]: event.payload.output },
         inputs: { ...active.inputs, [key]: event.payload.inputText },
         generationId: event.payload.generation?.id ?? null,
@@ -343,7 +479,7 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
     case "ModuleCleared": {
       const key = snapshotKeyOf(event.payload.module);
       const active = activeVersion(state);
-      return addVersion(base, event, event.payload.version, {
+      return newChange(base, event, actor, event.payload.version, {
         outputs: { ...active.outputs, [key]: null },
         inputs: { ...active.inputs, [key]: null },
         generationId: null,
@@ -352,12 +488,42 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
     case "VersionRestored": {
       const restored = state.versions.get(event.payload.restoredNumber);
       if (!restored) throw new Error(`story ${state.id}: version ${event.payload.restoredNumber} is not in the state`);
-      return addVersion(base, event, event.payload.version, { outputs: restored.outputs, inputs: restored.inputs, generationId: null });
+      return newChange(base, event, actor, event.payload.version, { outputs: restored.outputs, inputs: restored.inputs, generationId: null });
     }
-    case "Undone":
-      return moveTo(base, event.payload.to, [...state.redo, event.payload.from], at);
-    case "Redone":
-      return moveTo(base, event.payload.to, state.redo.slice(0, -1), at);
+    case "Undone": {
+      const moved = moveTo(base, event.payload.to, at, actor);
+      return {
+        ...moved,
+        undoStacks: withoutTop(state.undoStacks, actor, event.payload.from),
+        redoStacks: pushed(state.redoStacks, actor, event.payload.from),
+      };
+    }
+    case "Redone": {
+      const moved = moveTo(base, event.payload.to, at, actor);
+      return {
+        ...moved,
+        undoStacks: pushed(state.undoStacks, actor, event.payload.to),
+        redoStacks: withoutTop(state.redoStacks, actor, event.payload.to),
+      };
+    }
+    case "ChangeReverted": {
+      const { change, parent, touched } = changeOf(state, event.payload.change);
+      const made = addVersion(base, event, actor, event.payload.version, withModules(activeVersion(state), parent, touched), parent.writtenIn);
+      return {
+        ...made,
+        undoStacks: withoutTop(state.undoStacks, actor, change.number),
+        redoStacks: pushed(state.redoStacks, actor, change.number),
+      };
+    }
+    case "ChangeReapplied": {
+      const { change, touched } = changeOf(state, event.payload.change);
+      const made = addVersion(base, event, actor, event.payload.version, withModules(activeVersion(state), change, touched), change.writtenIn);
+      return {
+        ...made,
+        undoStacks: pushed(state.undoStacks, actor, event.payload.version.number),
+        redoStacks: withoutTop(state.redoStacks, actor, change.number),
+      };
+    }
     case "VersionLabeled": {
       const labels = new Map(state.labels);
       if (event.payload.label === null) labels.delete(event.payload.number);
@@ -378,13 +544,44 @@ export function evolve(state: StoryState, event: RecordedStoryEvent): StoryState
   }
 }
 
-/** A content change: one new version, child of the active one; redo is cleared. */
+type VersionContent = { outputs: VersionOutputs; inputs: ModuleInputs; generationId: string | null };
+
+/** A write, clear or restore: a new version on the actor's undo stack; the actor's redo stack is emptied. */
+function newChange(state: StoryState, event: RecordedStoryEvent, actor: string, ref: VersionRef, content: VersionContent): StoryState {
+  const made = addVersion(state, event, actor, ref, content);
+  return { ...made, undoStacks: pushed(state.undoStacks, actor, ref.number), redoStacks: emptied(state.redoStacks, actor) };
+}
+
+/** `active`'s content with the `keys` modules as `source` holds them. */
+function withModules(active: StoryVersionState, source: StoryVersionState, keys: readonly SnapshotKey[]): VersionContent {
+  const outputs = { ...active.outputs };
+  const inputs = { ...active.inputs };
+  for (const key of keys) {
+    outputs[key] = source.outputs[key];
+    inputs[key] = source.inputs[key];
+  }
+  return { outputs, inputs, generationId: null };
+}
+
+/**
+ * A content change: one new version, child of the active one, made active. Each module whose
+ * content differs from the active version's was written by this version, or, when the content
+ * comes back from another version (`from`: an undo or redo as a new version), by whichever
+ * version wrote it there; the others keep who wrote them.
+ */
 function addVersion(
   state: StoryState,
   event: RecordedStoryEvent,
+  actor: string,
   ref: VersionRef,
-  content: { outputs: VersionOutputs; inputs: ModuleInputs; generationId: string | null },
+  content: VersionContent,
+  from?: StoryVersionState["writtenIn"],
 ): StoryState {
+  const active = activeVersion(state);
+  const writtenIn = { ...active.writtenIn };
+  for (const key of SNAPSHOT_KEYS) {
+    if (active.inputs[key] !== content.inputs[key] || !sameOutput(active.outputs[key], content.outputs[key])) writtenIn[key] = from?.[key] ?? ref.number;
+  }
   const version: StoryVersionState = {
     id: ref.id,
     number: ref.number,
@@ -394,19 +591,26 @@ function addVersion(
     eventSeq: event.seq,
     createdAt: event.createdAt,
     generationId: content.generationId,
+    authorId: actor,
+    writtenIn,
   };
-  const next = { ...state, versions: state.versions.append(version), redo: [] };
-  return moveTo(next, version.number, [], event.createdAt);
+  return moveTo({ ...state, versions: state.versions.append(version) }, version.number, event.createdAt, actor);
 }
 
-/** Makes `number` the active version; modules whose content differs are stamped `at`. */
-function moveTo(state: StoryState, number: number, redo: readonly number[], at: Date): StoryState {
+/** Makes `number` the active version; modules whose content differs are stamped `at`, by `actor`. */
+function moveTo(state: StoryState, number: number, at: Date, actor: string): StoryState {
   const from = activeVersion(state);
   const to = state.versions.get(number);
   if (!to) throw new Error(`story ${state.id}: version ${number} is not in the state`);
-  let moduleUpdatedAt = state.moduleUpdatedAt;
-  for (const key of changedModules(from, to)) moduleUpdatedAt = { ...moduleUpdatedAt, [key]: at };
-  return { ...state, activeVersionNumber: number, redo, moduleUpdatedAt };
+  const changed = changedModules(from, to);
+  if (changed.length === 0) return { ...state, activeVersionNumber: number };
+  const moduleUpdatedAt = { ...state.moduleUpdatedAt };
+  const moduleUpdatedBy = { ...state.moduleUpdatedBy };
+  for (const key of changed) {
+    moduleUpdatedAt[key] = at;
+    moduleUpdatedBy[key] = actor;
+  }
+  return { ...state, activeVersionNumber: number, moduleUpdatedAt, moduleUpdatedBy };
 }
 
 /** Snapshot keys whose output or input text differ between two versions. */

@@ -1,7 +1,7 @@
 // A story's versions as an immutable, append-only history.
 // Appending is O(1): histories share one backing map and each sees only the
 // numbers up to its own latest, so a fold over a long log does not copy.
-import type { ModuleInputs } from "./catalogue.ts";
+import type { ModuleInputs, SnapshotKey } from "./catalogue.ts";
 import type { VersionOutputs } from "./content.ts";
 
 export type StoryVersionState = {
@@ -16,6 +16,14 @@ export type StoryVersionState = {
   readonly createdAt: Date;
   /** the AI generation that wrote it */
   readonly generationId: string | null;
+  /** who made it: the actor of the event that made it */
+  readonly authorId: string;
+  /**
+   * Per module, the version whose change wrote the content this version holds there: what undo
+   * and redo look at to tell whether anyone changed a module since (a module holding the same
+   * content brought back by someone's restore was changed by them; one given back by an undo was not).
+   */
+  readonly writtenIn: { readonly [K in SnapshotKey]: number };
 };
 
 type Backing = { readonly map: Map<number, StoryVersionState>; max: number };

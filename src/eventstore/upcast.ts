@@ -10,6 +10,8 @@ const EVENT_TYPES = new Set<string>([
   "ModuleCleared",
   "Undone",
   "Redone",
+  "ChangeReverted",
+  "ChangeReapplied",
   "VersionRestored",
   "VersionLabeled",
   ...MEMBERSHIP_EVENT_TYPES,

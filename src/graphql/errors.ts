@@ -4,11 +4,26 @@ import { GraphQLError, ValuesOfCorrectTypeRule, specifiedRules, type ValidationC
 import type { Plugin } from "graphql-yoga";
 import { isConnectionLost } from "../database/connectionErrors.ts";
 import { StorySparkError } from "../domain/errors.ts";
+import { encodeGlobalId } from "../domain/globalIds.ts";
 import { currentRequestId } from "../server/logger.ts";
 
 /** What a request answers when its database connection broke. */
 export const DATABASE_CONNECTION_LOST =
   "The connection to the database was lost during the request; it is safe to retry (a write sent again with the same idempotencyKey is applied once).";
+
+/**
+ * A typed error's extensions with its code. Users a conflict names (`changedBy`) are given by
+ * their global id, as every User the API shows.
+ */
+function clientExtensions(error: StorySparkError): Record<string, unknown> {
+  const extensions: Record<string, unknown> = { ...error.extensions, code: error.code };
+  if (error.code !== "MODULE_CONFLICT" && error.code !== "UNDO_CONFLICT") return extensions;
+  const withUserId = <T,>(entry: T): T => {
+    const changedBy = (entry as { changedBy?: { id: string } }).changedBy;
+    return changedBy ? { ...entry, changedBy: { ...changedBy, id: encodeGlobalId("User", changedBy.id) } } : entry;
+  };
+  return { ...withUserId(extensions), modules: ((extensions.modules ?? []) as object[]).map(withUserId) };
+}
 
 export function maskError(error: unknown, message: string, log: (error: unknown) => void): Error {
   if (error instanceof GraphQLError) {
@@ -19,7 +34,7 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
         source: error.source,
         positions: error.positions,
         path: error.path,
-        extensions: { ...original.extensions, code: original.code },
+        extensions: clientExtensions(original),
       });
     }
     // GraphQL's own errors (parse, validation, input coercion) and ours
@@ -28,7 +43,7 @@ export function maskError(error: unknown, message: string, log: (error: unknown)
       return new GraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: { code: "BAD_USER_INPUT" } });
     }
   }
-  if (error instanceof StorySparkError) return new GraphQLError(error.message, { extensions: { ...error.extensions, code: error.code } });
+  if (error instanceof StorySparkError) return new GraphQLError(error.message, { extensions: clientExtensions(error) });
   // a database connection broke under the request: PostgreSQL rolled its transaction back,
   // the pool replaces the connection, and the pool's listener has logged it (once per burst)
   if (isConnectionLost(error instanceof GraphQLError ? error.originalError : error)) {

@@ -109,10 +109,10 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
           const { first, beforeNumber, labeledOnly } = group[0]!;
           const storyIds = group.map((k) => k.storyId);
           const rows = await prisma.$queryRaw<VersionSummaryRow[]>`
-            SELECT v.id, v.story_id, v.version_number, v.parent_version_id, v.event_seq, v.created_at, v.label, v.generation_id
+            SELECT v.id, v.story_id, v.version_number, v.parent_version_id, v.event_seq, v.created_at, v.label, v.generation_id, v.author_id
               FROM stories s
               CROSS JOIN LATERAL (
-                SELECT id, story_id, version_number, parent_version_id, event_seq, created_at, label, generation_id
+                SELECT id, story_id, version_number, parent_version_id, event_seq, created_at, label, generation_id, author_id
                   FROM story_versions
                  WHERE story_id = s.id
                    AND (${beforeNumber}::int IS NULL OR version_number < ${beforeNumber}::int)
@@ -165,7 +165,7 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
 }
 
 /** A version without its content: what a page of versions lists. */
-export type VersionSummary = Omit<StoryVersion, "outputRefs" | "inputRefs">;
+export type VersionSummary = Omit<StoryVersion, "outputRefs" | "inputRefs" | "writtenIn">;
 
 type VersionSummaryRow = {
   id: string;
@@ -176,6 +176,7 @@ type VersionSummaryRow = {
   created_at: Date;
   label: string | null;
   generation_id: string | null;
+  author_id: string;
 };
 
 function versionSummaryFromRow(row: VersionSummaryRow): VersionSummary {
@@ -188,6 +189,7 @@ function versionSummaryFromRow(row: VersionSummaryRow): VersionSummary {
     createdAt: row.created_at,
     label: row.label,
     generationId: row.generation_id,
+    authorId: row.author_id,
   };
 }
 

@@ -145,16 +145,19 @@ export async function readStoryPage(reader: DbClient, loaders: Loaders, page: St
            s.is_complete AS "isComplete", s.active_version_id AS "activeVersionId", s.active_version_number AS "activeVersionNumber",
            s.revision, s.latest_version_number AS "latestVersionNumber", s.redo_version_numbers AS "redoVersionNumbers",
            c.role AS "viewerRole",
+           s.undo_stacks AS "undoStacks", s.redo_stacks AS "redoStacks",
            (SELECT json_agg(json_build_object(
                      'id', m.id, 'storyId', m.story_id, 'moduleName', m.module_name, 'inputText', m.input_text,
-                     'outputText', m.output_text, 'moduleOrder', m.module_order, 'createdAt', m.created_at, 'updatedAt', m.updated_at)
+                     'outputText', m.output_text, 'moduleOrder', m.module_order, 'createdAt', m.created_at, 'updatedAt', m.updated_at,
+                     'updatedBy', m.updated_by)
                    ORDER BY m.module_order)
               FROM story_modules m WHERE m.story_id = s.id) AS modules,
            (SELECT json_agg(json_build_object(
                      'id', v.id, 'storyId', v.story_id, 'versionNumber', v.version_number, 'parentVersionId', v.parent_version_id,
-                     'eventSeq', v.event_seq, 'createdAt', v.created_at, 'label', v.label, 'generationId', v.generation_id)
+                     'eventSeq', v.event_seq, 'createdAt', v.created_at, 'label', v.label, 'generationId', v.generation_id,
+                     'authorId', v.author_id)
                    ORDER BY v.version_number DESC)
-              FROM (SELECT id, story_id, version_number, parent_version_id, event_seq, created_at, label, generation_id
+              FROM (SELECT id, story_id, version_number, parent_version_id, event_seq, created_at, label, generation_id, author_id
                       FROM story_versions
                      WHERE story_id = s.id
                        AND (${versions?.beforeNumber ?? null}::int IS NULL OR version_number < ${versions?.beforeNumber ?? null}::int)

@@ -8,7 +8,8 @@ import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, StoryAppended } from "./pubsub.ts";
 import { storyLogFeed, type FeedStart, type FeedViewer } from "./storyEventFeed.ts";
 
-export type ModuleChange = StoryAppended & { module: ModuleName };
+/** One module's change, and who made it (the event's actor). */
+export type ModuleChange = StoryAppended & { module: ModuleName; actorId: string | null };
 
 export function moduleUpdateFeed(
   db: DbClient,
@@ -28,6 +29,7 @@ export function moduleUpdateFeed(
           activeVersionNumber: event.activeVersionNumber,
           modules,
           module,
+          actorId: event.actorId,
         })),
     ),
     // the changes are told by their versions: the events' content is not read
@@ -95,6 +97,8 @@ type VersionRow = {
   eventSeq: number;
   createdAt: Date;
   generationId: string | null;
+  authorId: string;
+  writtenIn: { [K in SnapshotKey]: number };
 };
 
 async function versionsByNumber(db: DbClient, storyId: string, numbers: number[]): Promise<Map<number, StoryVersionState>> {
@@ -103,7 +107,8 @@ async function versionsByNumber(db: DbClient, storyId: string, numbers: number[]
     SELECT v.id, v.version_number AS number, p.version_number AS "parentNumber", v.output_refs AS "outputRefs",
            -- the versions are only compared: input texts by their references, equal when the texts are
            v.input_refs AS inputs,
-           v.event_seq AS "eventSeq", v.created_at AS "createdAt", v.generation_id AS "generationId"
+           v.event_seq AS "eventSeq", v.created_at AS "createdAt", v.generation_id AS "generationId",
+           v.author_id AS "authorId", v.written_in AS "writtenIn"
       FROM story_versions v LEFT JOIN story_versions p ON p.id = v.parent_version_id
      WHERE v.story_id = ${storyId}::uuid AND v.version_number = ANY(${numbers}::int[])`;
   return new Map(rows.map(({ outputRefs, ...row }) => [row.number, { ...row, outputs: storedOutputs(outputRefs) }]));

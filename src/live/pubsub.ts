@@ -34,6 +34,8 @@ export type ModuleDraft = {
   text: string;
   done: boolean;
   error: { code: string; message: string } | null;
+  /** who asked for the generation (absent in messages of servers from before it was sent) */
+  actorId?: string | null;
 };
 
 /** One appended comment event (src/eventstore/commentStream.ts): a wake-up for comment feeds. */

@@ -7,6 +7,7 @@ import { initialState, type StoryState, type StoryVersionState } from "../domain
 import { VersionHistory } from "../domain/versionHistory.ts";
 import type { Role } from "../domain/roles.ts";
 import type { Invitation, InvitationStatus, MemberRecord, MemberRole } from "../domain/membership.ts";
+import { fromStoredRuns, type MemberStacks, type StoredRuns } from "../domain/memberStacks.ts";
 import type { DbClient } from "../database/types.ts";
 import { toStoredEvents, type EventRow, type StoredEvent } from "../eventstore/eventStore.ts";
 
@@ -22,8 +23,10 @@ type StateDocument = {
   revision: number;
   latestVersionNumber: number;
   redoVersionNumbers: number[];
+  undoStacks: { [userId: string]: StoredRuns };
+  redoStacks: { [userId: string]: StoredRuns };
   activeNumber: number;
-  modules: { id: string; name: string; updatedAt: string }[];
+  modules: { id: string; name: string; updatedAt: string; updatedBy: string }[];
   versions: {
     id: string;
     number: number;
@@ -34,6 +37,8 @@ type StateDocument = {
     createdAt: string;
     label: string | null;
     generationId: string | null;
+    authorId: string;
+    writtenIn: { [K in SnapshotKey]: number };
   }[];
   members: { userId: string; role: Role; invitedBy: string | null; createdAt: string; updatedAt: string }[];
   invitations: {
@@ -51,12 +56,19 @@ type StateDocument = {
   earlier: (Omit<EventRow, "storyId" | "createdAt"> & { createdAt: string; requestHash: string | null }) | null;
 };
 
+function memberStacks(stored: { [userId: string]: StoredRuns }): MemberStacks {
+  return new Map(Object.entries(stored).flatMap(([userId, runs]) => {
+    const run = fromStoredRuns(runs);
+    return run ? [[userId, run] as const] : [];
+  }));
+}
+
 /** A command's state, and what an earlier request with its idempotency key appended. */
 export type CommandState = { state: StoryState; earlier: { event: StoredEvent; requestHash: string | null } | null };
 
 /**
- * The story with its active version, that version's parent, the version redo would bring back and
- * any `extraVersions`; null when there is no such story. `lock` takes the story's row lock first,
+ * The story with its active version, that version's parent, the version redo would bring back, the
+ * top of each member's undo and redo stack with its parent, and any `extraVersions`; null when there is no such story. `lock` takes the story's row lock first,
  * inside the caller's transaction.
  */
 export async function loadCommandState(
@@ -71,11 +83,13 @@ export async function loadCommandState(
 
   const moduleIds = {} as Record<SnapshotKey, string>;
   const moduleUpdatedAt = {} as Record<SnapshotKey, Date>;
+  const moduleUpdatedBy = {} as Record<SnapshotKey, string>;
   for (const m of MODULES) {
     const stored = doc.modules.find((r) => r.name === m.moduleName);
     if (!stored) throw new Error(`story ${storyId} has no ${m.moduleName} row`);
     moduleIds[m.snapshotKey] = stored.id;
     moduleUpdatedAt[m.snapshotKey] = new Date(stored.updatedAt);
+    moduleUpdatedBy[m.snapshotKey] = stored.updatedBy;
   }
   const versions: StoryVersionState[] = doc.versions.map(({ label: _label, outputRefs, ...v }) => ({
     ...v,
@@ -107,6 +121,8 @@ export async function loadCommandState(
     revision: doc.revision,
     activeVersionNumber: doc.activeNumber,
     redo: doc.redoVersionNumbers,
+    undoStacks: memberStacks(doc.undoStacks),
+    redoStacks: memberStacks(doc.redoStacks),
     versions: VersionHistory.partial(versions, doc.latestVersionNumber),
     labels,
     moduleIds,
@@ -114,6 +130,7 @@ export async function loadCommandState(
     members,
     memberRecords,
     invitations,
+    moduleUpdatedBy,
   };
   if (!doc.earlier) return { state, earlier: null };
   const { requestHash, createdAt, ...row } = doc.earlier;

@@ -2,8 +2,9 @@
 // writes, what rebuild inserts and what verify expects are the same images.
 import { MODULES, SNAPSHOT_KEYS, type JsonObject, type SnapshotKey } from "../domain/catalogue.ts";
 import { StoredOutput, contentHash, contentRows, outputRefs, type ContentRow, type OutputRefs } from "../domain/content.ts";
-import { activeVersion, type StoryState, type StoryVersionState } from "../domain/story.ts";
+import { activeVersion, type MemberStacks, type StoryState, type StoryVersionState } from "../domain/story.ts";
 import type { Invitation } from "../domain/membership.ts";
+import { storedRuns, type StoredRuns } from "../domain/memberStacks.ts";
 
 export type StoryRow = {
   id: string;
@@ -19,7 +20,14 @@ export type StoryRow = {
   revision: number;
   latestVersionNumber: number;
   redoVersionNumbers: number[];
+  /** each member's undo stack */
+  undoStacks: MemberStackRow;
+  /** each member's redo stack */
+  redoStacks: MemberStackRow;
 };
+
+/** user id → the member's stack as runs of version numbers, bottom first, each [first, last] */
+export type MemberStackRow = { [userId: string]: StoredRuns };
 
 export type StoryModuleRow = {
   id: string;
@@ -33,6 +41,7 @@ export type StoryModuleRow = {
   moduleOrder: number;
   createdAt: Date;
   updatedAt: Date;
+  updatedBy: string;
 };
 
 export type StoryVersionRow = {
@@ -46,6 +55,8 @@ export type StoryVersionRow = {
   createdAt: Date;
   label: string | null;
   generationId: string | null;
+  authorId: string;
+  writtenIn: { [K in SnapshotKey]: number };
 };
 
 /** A member of the story (collaborators): the owner too. */
@@ -107,7 +118,13 @@ export function storyRow(state: StoryState): StoryRow {
     revision: state.revision,
     latestVersionNumber: state.versions.latestNumber,
     redoVersionNumbers: [...state.redo],
+    undoStacks: stackRow(state.undoStacks),
+    redoStacks: stackRow(state.redoStacks),
   };
+}
+
+function stackRow(stacks: MemberStacks): MemberStackRow {
+  return Object.fromEntries([...stacks].map(([userId, run]) => [userId, storedRuns(run)]));
 }
 
 export function moduleRows(state: StoryState): StoryModuleRow[] {
@@ -124,6 +141,7 @@ export function moduleRows(state: StoryState): StoryModuleRow[] {
       moduleOrder: m.order,
       createdAt: state.createdAt,
       updatedAt: state.moduleUpdatedAt[m.snapshotKey],
+      updatedBy: state.moduleUpdatedBy[m.snapshotKey],
     };
   });
 }
@@ -147,6 +165,8 @@ export function versionRow(state: StoryState, version: StoryVersionState): Story
     createdAt: version.createdAt,
     label: state.labels.get(version.number) ?? null,
     generationId: version.generationId,
+    authorId: version.authorId,
+    writtenIn: { ...version.writtenIn },
   };
 }
 

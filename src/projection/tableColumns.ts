@@ -84,6 +84,8 @@ export const STORY_COLUMNS: ColumnMap<StoryRow> = {
   revision: ["revision", "int"],
   latestVersionNumber: ["latest_version_number", "int"],
   redoVersionNumbers: ["redo_version_numbers", "int[]"],
+  undoStacks: ["undo_stacks", "jsonb"],
+  redoStacks: ["redo_stacks", "jsonb"],
 };
 
 export const MODULE_COLUMNS: ColumnMap<StoryModuleRow> = {
@@ -97,6 +99,7 @@ export const MODULE_COLUMNS: ColumnMap<StoryModuleRow> = {
   moduleOrder: ["module_order", "int"],
   createdAt: ["created_at", "timestamptz"],
   updatedAt: ["updated_at", "timestamptz"],
+  updatedBy: ["updated_by", "uuid"],
 };
 
 export const VERSION_COLUMNS: ColumnMap<StoryVersionRow> = {
@@ -110,6 +113,8 @@ export const VERSION_COLUMNS: ColumnMap<StoryVersionRow> = {
   createdAt: ["created_at", "timestamptz"],
   label: ["label", "text"],
   generationId: ["generation_id", "uuid"],
+  authorId: ["author_id", "uuid"],
+  writtenIn: ["written_in", "jsonb"],
 };
 
 export const COLLABORATOR_COLUMNS: ColumnMap<CollaboratorRow> = {
@@ -149,7 +154,7 @@ export function omit<Row, Field extends keyof Row>(columns: ColumnMap<Row>, fiel
 export const STORY_CHANGE_COLUMNS = omit(STORY_COLUMNS, ["createdAt"]);
 /** What identifies a member's row. */
 export const COLLABORATOR_KEY_COLUMNS = pick(COLLABORATOR_COLUMNS, ["storyId", "userId"]);
-export const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt"]);
+export const MODULE_CHANGE_COLUMNS = pick(MODULE_COLUMNS, ["id", "storyId", "inputText", "outputText", "outputRefs", "updatedAt", "updatedBy"]);
 /** A version's label: the one thing a later event changes in a version's row. */
 export const LABEL_COLUMNS = pick(VERSION_COLUMNS, ["storyId", "versionNumber", "label"]);
 

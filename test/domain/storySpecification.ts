@@ -24,24 +24,36 @@ const MODULE_IDS = Object.fromEntries(MODULES.map((m) => [m.snapshotKey, `module
 /** Version n's id: the specifications make ids up the way the server does, one per new version. */
 const version = (number: number): VersionRef => ({ id: `version-${number}`, number });
 
-/** A command as a client sends it: the server adds the ids of what it creates. */
-type WithoutServerIds<C> = C extends StoryCommand ? Omit<C, "versionId" | "moduleIds"> : never;
+/**
+ * A command as a client sends it: the server adds the ids of what it creates, and the signed-in
+ * user as the actor of undo and redo (the owner, unless the specification names another).
+ */
+type WithoutServerIds<C> = C extends StoryCommand
+  ? Omit<C, "versionId" | "moduleIds" | "actorId"> & ("actorId" extends keyof C ? { actorId?: string } : unknown)
+  : never;
 export type ClientCommand = WithoutServerIds<StoryCommand>;
 
-export function given(history: readonly StoryEventData[]) {
+/** An event of the history made by `actorId` (the others are the owner's). */
+export type ActedEvent = StoryEventData & { actorId?: string };
+
+/** The event, made by `actorId`. */
+export const by = (actorId: string, event: StoryEventData): ActedEvent => ({ ...event, actorId });
+
+export function given(history: readonly ActedEvent[]) {
   const state = fold(initialState(STORY_ID), history);
   return {
-    when(command: ClientCommand) {
-      const decideCommand = () => decide(withServerIds(command, state), state);
+    /** The command, made by `actor`: for undo and redo, their `actorId`; otherwise the owner unless named. */
+    when(command: ClientCommand, actor: string = ("actorId" in command && command.actorId) || OWNER_ID) {
+      const decideCommand = () => decide(withServerIds(command, state, actor), state);
       return {
         /** The events the command appends; answers the story after them, for what evolve made of them. */
         then(expected: readonly StoryEventData[]): StoryState {
           const events = decideCommand();
           expect(events).toEqual(expected);
-          return fold(state, events);
+          return fold(state, events.map((event) => by(actor, event)));
         },
-        /** The command is refused with this code, and with a message naming the field and reason. */
-        thenRefused(code: ErrorCode, message: string | RegExp): void {
+        /** The command is refused with this code, and with a message naming the field and reason; answers the refusal. */
+        thenRefused(code: ErrorCode, message: string | RegExp): StorySparkError {
           let refusal: unknown;
           try {
             decideCommand();
@@ -51,29 +63,33 @@ export function given(history: readonly StoryEventData[]) {
           expect(refusal, "the command was accepted").toBeInstanceOf(StorySparkError);
           expect((refusal as StorySparkError).code).toBe(code);
           expect((refusal as StorySparkError).message).toMatch(message);
+          return refusal as StorySparkError;
         },
       };
     },
   };
 }
 
-function fold(state: StoryState, events: readonly StoryEventData[]): StoryState {
+function fold(state: StoryState, events: readonly ActedEvent[]): StoryState {
   return events.reduce((story, event) => evolve(story, recorded(event, story.revision + 1)), state);
 }
 
-function recorded(event: StoryEventData, seq: number): RecordedStoryEvent {
+/** When the event at `seq` is appended in the specifications' made-up time: second `seq` of 2025. */
+export const timeOf = (seq: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, seq));
+
+function recorded({ actorId, ...event }: ActedEvent, seq: number): RecordedStoryEvent {
   return {
-    ...event,
+    ...(event as StoryEventData),
     id: `event-${seq}`,
     storyId: STORY_ID,
     seq,
     schemaVersion: EVENT_SCHEMA_VERSION,
-    actorId: OWNER_ID,
-    createdAt: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)),
+    actorId: actorId ?? OWNER_ID,
+    createdAt: timeOf(seq),
   };
 }
 
-function withServerIds(command: ClientCommand, state: StoryState): StoryCommand {
+function withServerIds(command: ClientCommand, state: StoryState, actor: string): StoryCommand {
   const versionId = version(state.versions.latestNumber + 1).id;
   switch (command.type) {
     case "CreateStory":
@@ -82,8 +98,15 @@ function withServerIds(command: ClientCommand, state: StoryState): StoryCommand 
     case "ClearModule":
     case "RestoreVersion":
       return { ...command, versionId };
-    default:
+    case "Undo":
+    case "Redo":
+      return { ...command, actorId: actor, versionId };
+    case "ChangeStoryDetails":
+    case "LabelVersion":
       return command;
+    default:
+      // the membership commands name who acts
+      return { ...command, actorId: actor } as StoryCommand;
   }
 }
 
@@ -127,6 +150,18 @@ export const moduleCleared = (number: number, module: ModuleName): StoryEventDat
 export const undone = (from: number, to: number): StoryEventData => ({ type: "Undone", payload: { from, to } });
 
 export const redone = (from: number, to: number): StoryEventData => ({ type: "Redone", payload: { from, to } });
+
+/** Version `change`'s change taken back as a new version `number`. */
+export const changeReverted = (change: number, number: number): StoryEventData => ({
+  type: "ChangeReverted",
+  payload: { change, version: version(number) },
+});
+
+/** Version `change`'s change re-applied as a new version `number`. */
+export const changeReapplied = (change: number, number: number): StoryEventData => ({
+  type: "ChangeReapplied",
+  payload: { change, version: version(number) },
+});
 
 /** Version `restoredNumber`'s content made again as version `number`. */
 export const versionRestored = (restoredNumber: number, number: number): StoryEventData => ({

@@ -271,3 +271,28 @@ export const AiUsage = graphql(`
     story(id: $id) { aiUsage { generations calls promptTokens completionTokens costUsd } }
   }
 `);
+
+/** Module changes from the log (after a seq), with who made each. */
+export const ModuleUpdatedBy = graphql(`
+  subscription ModuleUpdatedBy($storyId: ID!, $after: Int) {
+    moduleUpdated(storyId: $storyId, after: $after) {
+      module { name }
+      event { seq type }
+      actor { id username }
+    }
+  }
+`);
+
+/** The story's events from the log (after a seq), with who made each. */
+export const StoryEventsBy = graphql(`
+  subscription StoryEventsBy($storyId: ID!, $after: Int) {
+    storyEvents(storyId: $storyId, after: $after) { seq type actor { id username } }
+  }
+`);
+
+/** A generation's drafts, with who asked for it. */
+export const ModuleDraftBy = graphql(`
+  subscription ModuleDraftBy($storyId: ID!) {
+    moduleDraft(storyId: $storyId) { done error { code } actor { id username } }
+  }
+`);

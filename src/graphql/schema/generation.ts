@@ -137,6 +137,9 @@ const GenerateModuleInput = builder.inputType("GenerateModuleInput", {
     inputText: t.string({ required: true, description: "The writer's notes or prompt for this module." }),
     model: t.string({ description: "A model of the configured provider; default: the module's or the server's." }),
     expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    baseVersionNumber: t.int({
+      description: `${COMMAND_TERMS.baseVersionNumber} Checked before the model is asked, and again when its output is written.`,
+    }),
     idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
@@ -187,6 +190,7 @@ builder.mutationFields((t) => ({
         inputText: input.inputText,
         model: input.model ?? null,
         expectedRevision: input.expectedRevision ?? null,
+        baseVersionNumber: input.baseVersionNumber ?? null,
         idempotencyKey: input.idempotencyKey ?? null,
       });
       clearLoaders(context.loaders);
@@ -237,6 +241,12 @@ const ModuleDraftType = builder.objectRef<ModuleDraft>("ModuleDraft").implement(
       nullable: true,
       description: "Why it failed, on the last message; null otherwise.",
       resolve: (d) => d.error,
+    }),
+    actor: t.field({
+      type: UserType,
+      nullable: true,
+      description: "Who asked for the generation; null when that user is gone.",
+      resolve: (d, _args, context) => (d.actorId ? context.loaders.user.load(d.actorId) : null),
     }),
   }),
 });

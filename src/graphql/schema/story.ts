@@ -6,7 +6,7 @@ import type { GraphQLContext, SignedInContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
 import { LIMITS, moduleByName } from "../../domain/catalogue.ts";
 import { deleteStory, newStoryIds, runStoryCommand } from "../../commands/storyCommands.ts";
-import { canUndo, type StoryCommand } from "../../domain/story.ts";
+import type { StoryCommand } from "../../domain/story.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
 import { publishStoryDeleted } from "../../live/publish.ts";
 import { idOf } from "../globalIds.ts";
@@ -86,12 +86,14 @@ builder.node(StoryType, {
     }),
     activeVersionNumber: t.exposeInt("activeVersionNumber", { description: "The number of the active version." }),
     canUndo: t.boolean({
-      description: "Only version 1 has no parent: any other active version can be undone.",
-      resolve: (story) => canUndo(story.activeVersionNumber),
+      description:
+        "Whether the viewer has a change of their own to take back (undo never takes back anyone else's). " +
+        "With one writer: any active version but the first, which has no parent.",
+      resolve: (story, _args, context) => hasStack(story.undoStacks, context.viewer?.id),
     }),
     canRedo: t.boolean({
-      description: "Whether an undo can be redone: there was one, and no new version since.",
-      resolve: (story) => story.redoVersionNumbers.length > 0,
+      description: "Whether the viewer has an undone change to re-apply: they undid one and made no new change since.",
+      resolve: (story, _args, context) => hasStack(story.redoStacks, context.viewer?.id),
     }),
     metadata: t.field({
       type: [MetadataType],
@@ -203,11 +205,31 @@ export const COMMAND_TERMS = {
   expectedRevision:
     "The story's `revision` this change was made against: when the story has moved on since, nothing is written and the answer is " +
     "REVISION_CONFLICT with `extensions.actualRevision`. Omit to change the story as it is.",
+  baseVersionNumber:
+    "The version the writer's edit started from (the active version they saw). The change is refused with MODULE_CONFLICT only " +
+    "when a module it writes holds other content now than in that version; `extensions` carry the module's current `output` and " +
+    "`inputText`, who changed it (`changedBy`) and when (`changedAt`), the active `versionNumber`, and every such module in " +
+    "`modules`. Changes to other modules since do not matter. Omit to write whatever the module holds.",
   idempotencyKey:
     "Makes a retry safe: the same key sent again for the same story with the same request appends nothing and answers the first " +
     "result (`replayed: true`); with another request it is BAD_USER_INPUT. Any string of the client's choosing, one per change " +
     "(e.g. a UUID).",
 } as const;
+
+/** Whether the user's undo or redo stack (a story row's `undo_stacks` or `redo_stacks`) holds a change. */
+function hasStack(stacks: unknown, userId: string | undefined): boolean {
+  if (userId === undefined || typeof stacks !== "object" || stacks === null) return false;
+  const stack = (stacks as Record<string, unknown>)[userId];
+  return Array.isArray(stack) && stack.length > 0;
+}
+
+/**
+ * The command's `baseVersionNumber`, when the client gave one: absent otherwise, so that a
+ * command without one is the same request (idempotency key fingerprint) as before there were bases.
+ */
+export function baseOf(input: { baseVersionNumber?: number | null }): { baseVersionNumber?: number } {
+  return input.baseVersionNumber === null || input.baseVersionNumber === undefined ? {} : { baseVersionNumber: input.baseVersionNumber };
+}
 
 /** Runs a story command for the viewer and shapes its answer. */
 export async function changeStory(

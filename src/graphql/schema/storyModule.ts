@@ -1,12 +1,13 @@
 // StoryModule, the ModuleName enum, writing and clearing a module, and moduleUpdated.
 import { builder } from "../builder.ts";
 import { loadAll, loadersForMessage, orNotFound, viewerOf } from "../loaders.ts";
+import { UserType } from "./user.ts";
 import { moduleUpdateFeed, type ModuleChange } from "../../live/moduleUpdateFeed.ts";
 import type { StoryModule } from "../../generated/prisma/client.ts";
 import { LIMITS, MODULES, type ModuleName } from "../../domain/catalogue.ts";
 import { idOf } from "../globalIds.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
-import { changeStory, COMMAND_TERMS, StoryChangeInterface, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
+import { baseOf, changeStory, COMMAND_TERMS, StoryChangeInterface, StoryChangePayload, StoryType, type StoryChange } from "./story.ts";
 import type { SignedInContext } from "../context.ts";
 import { recordModuleRun } from "../../analytics/usage.ts";
 import { isConnectionLost } from "../../database/connectionErrors.ts";
@@ -84,6 +85,7 @@ const WriteModuleInput = builder.inputType("WriteModuleInput", {
         `at most ${LIMITS.outputBytes} bytes.`,
     }),
     expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    baseVersionNumber: t.int({ description: COMMAND_TERMS.baseVersionNumber }),
     idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
@@ -94,6 +96,7 @@ const ClearModuleInput = builder.inputType("ClearModuleInput", {
     storyId: t.id({ required: true, description: "The story's global id." }),
     module: t.field({ type: ModuleNameEnum, required: true, description: "Which module." }),
     expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    baseVersionNumber: t.int({ description: COMMAND_TERMS.baseVersionNumber }),
     idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
@@ -111,6 +114,7 @@ builder.mutationFields((t) => ({
           ...(input.inputText === undefined ? {} : { inputText: input.inputText }),
           output: input.output,
           versionId: crypto.randomUUID(),
+          ...baseOf(input),
         }),
       ),
   }),
@@ -124,6 +128,7 @@ builder.mutationFields((t) => ({
           type: "ClearModule",
           module: input.module,
           versionId: crypto.randomUUID(),
+          ...baseOf(input),
         }),
       ),
   }),
@@ -142,6 +147,12 @@ const ModuleUpdate = builder.objectRef<ModuleChange>("ModuleUpdate").implement({
         const modules = await context.loaders.modulesOfStory.load(update.storyId);
         return orNotFound(modules.find((m) => byModuleName.get(m.moduleName)?.name === update.module), "module");
       },
+    }),
+    actor: t.field({
+      type: UserType,
+      nullable: true,
+      description: "Who made the change (the event's actor, as StoryEvent.actor); null when that user is gone.",
+      resolve: (update, _args, context) => (update.actorId ? context.loaders.user.load(update.actorId) : null),
     }),
   }),
 });

@@ -9,7 +9,7 @@ import { idOf } from "../globalIds.ts";
 import { eventKey } from "../loaders.ts";
 import { metadataOf, MetadataType } from "./metadata.ts";
 import { connectionOf, CURSOR_SHAPES, decodeCursor, encodeCursor, pageSize } from "./paging.ts";
-import { changeStory, COMMAND_TERMS, StoryChangePayload, StoryType } from "./story.ts";
+import { baseOf, changeStory, COMMAND_TERMS, StoryChangePayload, StoryType } from "./story.ts";
 import { StoryEventType } from "./storyEvent.ts";
 
 /** A whole version, or one of a page, whose content is read only when asked for. */
@@ -92,6 +92,7 @@ const StoryCommandInput = builder.inputType("StoryCommandInput", {
   fields: (t) => ({
     storyId: t.id({ required: true, description: "The story's global id." }),
     expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    baseVersionNumber: t.int({ description: COMMAND_TERMS.baseVersionNumber }),
     idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
@@ -113,6 +114,7 @@ const RestoreVersionInput = builder.inputType("RestoreVersionInput", {
     storyId: t.id({ required: true, description: "The story's global id." }),
     number: t.int({ required: true, description: "The number of the version whose content comes back." }),
     expectedRevision: t.int({ description: COMMAND_TERMS.expectedRevision }),
+    baseVersionNumber: t.int({ description: COMMAND_TERMS.baseVersionNumber }),
     idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
   }),
 });
@@ -120,15 +122,35 @@ const RestoreVersionInput = builder.inputType("RestoreVersionInput", {
 builder.mutationFields((t) => ({
   undo: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    description: "Makes the active version's parent active. NOTHING_TO_UNDO at version 1.",
+    description:
+      "Takes back the viewer's own latest change that is not undone, never anyone else's. When that change made the active version, " +
+      "its parent becomes active (with one writer, every undo). When others changed the story since, a new version is made in which " +
+      "only the modules that change touched are as they were before it — provided nobody changed them since (a write, clear, restore " +
+      "or redo by someone else; an undo that gave them back is no change); otherwise " +
+      "UNDO_CONFLICT says who changed them and when, and nothing changes. NOTHING_TO_UNDO when the viewer has nothing to take back.",
     args: { input: t.arg({ type: StoryCommandInput, required: true, description: "The story." }) },
-    resolve: (_root, { input }, context) => changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, { type: "Undo" }),
+    resolve: (_root, { input }, context) =>
+      changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
+        type: "Undo",
+        actorId: context.viewer.id,
+        versionId: crypto.randomUUID(),
+        ...baseOf(input),
+      }),
   }),
   redo: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
-    description: "Makes active again the version the latest undo left. NOTHING_TO_REDO when there is none.",
+    description:
+      "Re-applies the viewer's latest undone change, by undo's rule: the version it made becomes active again when the story is where " +
+      "the undo left it, else a new version re-applies it to the modules it touched, provided nobody changed them since " +
+      "(UNDO_CONFLICT otherwise). A new change of the viewer's empties their redo; others' changes do not. NOTHING_TO_REDO when there is none.",
     args: { input: t.arg({ type: StoryCommandInput, required: true, description: "The story." }) },
-    resolve: (_root, { input }, context) => changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, { type: "Redo" }),
+    resolve: (_root, { input }, context) =>
+      changeStory(context, { ...input, storyId: idOf("Story", input.storyId) }, {
+        type: "Redo",
+        actorId: context.viewer.id,
+        versionId: crypto.randomUUID(),
+        ...baseOf(input),
+      }),
   }),
   restoreVersion: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
@@ -139,6 +161,7 @@ builder.mutationFields((t) => ({
         type: "RestoreVersion",
         number: input.number,
         versionId: crypto.randomUUID(),
+        ...baseOf(input),
       }),
   }),
   labelVersion: t.withAuth({ signedIn: true }).field({

@@ -1767,7 +1767,9 @@ export const StoryScalarFieldEnum = {
   activeVersionNumber: 'activeVersionNumber',
   revision: 'revision',
   latestVersionNumber: 'latestVersionNumber',
-  redoVersionNumbers: 'redoVersionNumbers'
+  redoVersionNumbers: 'redoVersionNumbers',
+  undoStacks: 'undoStacks',
+  redoStacks: 'redoStacks'
 } as const
 
 export type StoryScalarFieldEnum = (typeof StoryScalarFieldEnum)[keyof typeof StoryScalarFieldEnum]
@@ -1781,7 +1783,8 @@ export const StoryModuleScalarFieldEnum = {
   outputText: 'outputText',
   moduleOrder: 'moduleOrder',
   createdAt: 'createdAt',
-  updatedAt: 'updatedAt'
+  updatedAt: 'updatedAt',
+  updatedBy: 'updatedBy'
 } as const
 
 export type StoryModuleScalarFieldEnum = (typeof StoryModuleScalarFieldEnum)[keyof typeof StoryModuleScalarFieldEnum]
@@ -1797,7 +1800,9 @@ export const StoryVersionScalarFieldEnum = {
   eventSeq: 'eventSeq',
   createdAt: 'createdAt',
   label: 'label',
-  generationId: 'generationId'
+  generationId: 'generationId',
+  authorId: 'authorId',
+  writtenIn: 'writtenIn'
 } as const
 
 export type StoryVersionScalarFieldEnum = (typeof StoryVersionScalarFieldEnum)[keyof typeof StoryVersionScalarFieldEnum]
@@ -2001,19 +2006,19 @@ export const SortOrder = {
 export type SortOrder = (typeof SortOrder)[keyof typeof SortOrder]
 
 
+export const JsonNullValueInput = {
+  JsonNull: JsonNull
+} as const
+
+export type JsonNullValueInput = (typeof JsonNullValueInput)[keyof typeof JsonNullValueInput]
+
+
 export const NullableJsonNullValueInput = {
   DbNull: DbNull,
   JsonNull: JsonNull
 } as const
 
 export type NullableJsonNullValueInput = (typeof NullableJsonNullValueInput)[keyof typeof NullableJsonNullValueInput]
-
-
-export const JsonNullValueInput = {
-  JsonNull: JsonNull
-} as const
-
-export type JsonNullValueInput = (typeof JsonNullValueInput)[keyof typeof JsonNullValueInput]
 
 
 export const QueryMode = {

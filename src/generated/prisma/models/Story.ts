@@ -84,6 +84,8 @@ export type StoryCountAggregateOutputType = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers: number
+  undoStacks: number
+  redoStacks: number
   _all: number
 }
 
@@ -146,6 +148,8 @@ export type StoryCountAggregateInputType = {
   revision?: true
   latestVersionNumber?: true
   redoVersionNumbers?: true
+  undoStacks?: true
+  redoStacks?: true
   _all?: true
 }
 
@@ -249,6 +253,8 @@ export type StoryGroupByOutputType = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers: number[]
+  undoStacks: runtime.JsonValue
+  redoStacks: runtime.JsonValue
   _count: StoryCountAggregateOutputType | null
   _avg: StoryAvgAggregateOutputType | null
   _sum: StorySumAggregateOutputType | null
@@ -288,6 +294,8 @@ export type StoryWhereInput = {
   revision?: Prisma.IntFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonFilter<"Story">
+  redoStacks?: Prisma.JsonFilter<"Story">
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
@@ -309,6 +317,8 @@ export type StoryOrderByWithRelationInput = {
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
   redoVersionNumbers?: Prisma.SortOrder
+  undoStacks?: Prisma.SortOrder
+  redoStacks?: Prisma.SortOrder
   owner?: Prisma.UserOrderByWithRelationInput
   modules?: Prisma.StoryModuleOrderByRelationAggregateInput
   versions?: Prisma.StoryVersionOrderByRelationAggregateInput
@@ -333,6 +343,8 @@ export type StoryWhereUniqueInput = Prisma.AtLeast<{
   revision?: Prisma.IntFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonFilter<"Story">
+  redoStacks?: Prisma.JsonFilter<"Story">
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
@@ -354,6 +366,8 @@ export type StoryOrderByWithAggregationInput = {
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
   redoVersionNumbers?: Prisma.SortOrder
+  undoStacks?: Prisma.SortOrder
+  redoStacks?: Prisma.SortOrder
   _count?: Prisma.StoryCountOrderByAggregateInput
   _avg?: Prisma.StoryAvgOrderByAggregateInput
   _max?: Prisma.StoryMaxOrderByAggregateInput
@@ -378,6 +392,8 @@ export type StoryScalarWhereWithAggregatesInput = {
   revision?: Prisma.IntWithAggregatesFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntWithAggregatesFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonWithAggregatesFilter<"Story">
+  redoStacks?: Prisma.JsonWithAggregatesFilter<"Story">
 }
 
 export type StoryCreateInput = {
@@ -393,6 +409,8 @@ export type StoryCreateInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
@@ -414,6 +432,8 @@ export type StoryUncheckedCreateInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
@@ -433,6 +453,8 @@ export type StoryUpdateInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
@@ -454,6 +476,8 @@ export type StoryUncheckedUpdateInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
@@ -474,6 +498,8 @@ export type StoryCreateManyInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryUpdateManyMutationInput = {
@@ -489,6 +515,8 @@ export type StoryUpdateManyMutationInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryUncheckedUpdateManyInput = {
@@ -505,6 +533,8 @@ export type StoryUncheckedUpdateManyInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryListRelationFilter = {
@@ -539,6 +569,8 @@ export type StoryCountOrderByAggregateInput = {
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
   redoVersionNumbers?: Prisma.SortOrder
+  undoStacks?: Prisma.SortOrder
+  redoStacks?: Prisma.SortOrder
 }
 
 export type StoryAvgOrderByAggregateInput = {
@@ -714,6 +746,8 @@ export type StoryCreateWithoutOwnerInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
@@ -733,6 +767,8 @@ export type StoryUncheckedCreateWithoutOwnerInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
@@ -782,6 +818,8 @@ export type StoryScalarWhereInput = {
   revision?: Prisma.IntFilter<"Story"> | number
   latestVersionNumber?: Prisma.IntFilter<"Story"> | number
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
+  undoStacks?: Prisma.JsonFilter<"Story">
+  redoStacks?: Prisma.JsonFilter<"Story">
 }
 
 export type StoryCreateWithoutModulesInput = {
@@ -797,6 +835,8 @@ export type StoryCreateWithoutModulesInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
@@ -817,6 +857,8 @@ export type StoryUncheckedCreateWithoutModulesInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
   invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
@@ -851,6 +893,8 @@ export type StoryUpdateWithoutModulesInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
@@ -871,6 +915,8 @@ export type StoryUncheckedUpdateWithoutModulesInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
   invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
@@ -889,6 +935,8 @@ export type StoryCreateWithoutVersionsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
@@ -909,6 +957,8 @@ export type StoryUncheckedCreateWithoutVersionsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
   invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
@@ -943,6 +993,8 @@ export type StoryUpdateWithoutVersionsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
@@ -963,6 +1015,8 @@ export type StoryUncheckedUpdateWithoutVersionsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
   invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
@@ -981,6 +1035,8 @@ export type StoryCreateWithoutCollaboratorsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
@@ -1001,6 +1057,8 @@ export type StoryUncheckedCreateWithoutCollaboratorsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
@@ -1035,6 +1093,8 @@ export type StoryUpdateWithoutCollaboratorsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
@@ -1055,6 +1115,8 @@ export type StoryUncheckedUpdateWithoutCollaboratorsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
@@ -1073,6 +1135,8 @@ export type StoryCreateWithoutInvitationsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
@@ -1093,6 +1157,8 @@ export type StoryUncheckedCreateWithoutInvitationsInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
@@ -1127,6 +1193,8 @@ export type StoryUpdateWithoutInvitationsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
@@ -1147,6 +1215,8 @@ export type StoryUncheckedUpdateWithoutInvitationsInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
@@ -1165,6 +1235,8 @@ export type StoryCreateManyOwnerInput = {
   revision: number
   latestVersionNumber: number
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryUpdateWithoutOwnerInput = {
@@ -1180,6 +1252,8 @@ export type StoryUpdateWithoutOwnerInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
@@ -1199,6 +1273,8 @@ export type StoryUncheckedUpdateWithoutOwnerInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
@@ -1218,6 +1294,8 @@ export type StoryUncheckedUpdateManyWithoutOwnerInput = {
   revision?: Prisma.IntFieldUpdateOperationsInput | number
   latestVersionNumber?: Prisma.IntFieldUpdateOperationsInput | number
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
+  undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 
@@ -1292,6 +1370,8 @@ export type StorySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
   versions?: boolean | Prisma.Story$versionsArgs<ExtArgs>
@@ -1314,6 +1394,8 @@ export type StorySelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["story"]>
 
@@ -1331,6 +1413,8 @@ export type StorySelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["story"]>
 
@@ -1348,9 +1432,11 @@ export type StorySelectScalar = {
   revision?: boolean
   latestVersionNumber?: boolean
   redoVersionNumbers?: boolean
+  undoStacks?: boolean
+  redoStacks?: boolean
 }
 
-export type StoryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "title" | "logline" | "genre" | "createdAt" | "updatedAt" | "isComplete" | "activeVersionId" | "activeVersionNumber" | "revision" | "latestVersionNumber" | "redoVersionNumbers", ExtArgs["result"]["story"]>
+export type StoryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "title" | "logline" | "genre" | "createdAt" | "updatedAt" | "isComplete" | "activeVersionId" | "activeVersionNumber" | "revision" | "latestVersionNumber" | "redoVersionNumbers" | "undoStacks" | "redoStacks", ExtArgs["result"]["story"]>
 export type StoryInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
@@ -1398,9 +1484,17 @@ export type $StoryPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
      */
     latestVersionNumber: number
     /**
-     * version numbers that redo can make active again, the next one last
+     * version numbers that redo can make active again, the next one last: the owner's redo stack (each member's is in redo_stacks)
      */
     redoVersionNumbers: number[]
+    /**
+     * per member (user id → version numbers, the next one last): the versions whose changes their undo takes back
+     */
+    undoStacks: runtime.JsonValue
+    /**
+     * per member (user id → version numbers, the next one last): the versions whose changes their redo re-applies
+     */
+    redoStacks: runtime.JsonValue
   }, ExtArgs["result"]["story"]>
   composites: {}
 }
@@ -1842,6 +1936,8 @@ export interface StoryFieldRefs {
   readonly revision: Prisma.FieldRef<"Story", 'Int'>
   readonly latestVersionNumber: Prisma.FieldRef<"Story", 'Int'>
   readonly redoVersionNumbers: Prisma.FieldRef<"Story", 'Int[]'>
+  readonly undoStacks: Prisma.FieldRef<"Story", 'Json'>
+  readonly redoStacks: Prisma.FieldRef<"Story", 'Json'>
 }
     
 

@@ -42,6 +42,7 @@ export type StoryModuleMinAggregateOutputType = {
   moduleOrder: number | null
   createdAt: Date | null
   updatedAt: Date | null
+  updatedBy: string | null
 }
 
 export type StoryModuleMaxAggregateOutputType = {
@@ -52,6 +53,7 @@ export type StoryModuleMaxAggregateOutputType = {
   moduleOrder: number | null
   createdAt: Date | null
   updatedAt: Date | null
+  updatedBy: string | null
 }
 
 export type StoryModuleCountAggregateOutputType = {
@@ -63,6 +65,7 @@ export type StoryModuleCountAggregateOutputType = {
   moduleOrder: number
   createdAt: number
   updatedAt: number
+  updatedBy: number
   _all: number
 }
 
@@ -83,6 +86,7 @@ export type StoryModuleMinAggregateInputType = {
   moduleOrder?: true
   createdAt?: true
   updatedAt?: true
+  updatedBy?: true
 }
 
 export type StoryModuleMaxAggregateInputType = {
@@ -93,6 +97,7 @@ export type StoryModuleMaxAggregateInputType = {
   moduleOrder?: true
   createdAt?: true
   updatedAt?: true
+  updatedBy?: true
 }
 
 export type StoryModuleCountAggregateInputType = {
@@ -104,6 +109,7 @@ export type StoryModuleCountAggregateInputType = {
   moduleOrder?: true
   createdAt?: true
   updatedAt?: true
+  updatedBy?: true
   _all?: true
 }
 
@@ -202,6 +208,7 @@ export type StoryModuleGroupByOutputType = {
   moduleOrder: number
   createdAt: Date
   updatedAt: Date
+  updatedBy: string
   _count: StoryModuleCountAggregateOutputType | null
   _avg: StoryModuleAvgAggregateOutputType | null
   _sum: StoryModuleSumAggregateOutputType | null
@@ -236,6 +243,7 @@ export type StoryModuleWhereInput = {
   moduleOrder?: Prisma.IntFilter<"StoryModule"> | number
   createdAt?: Prisma.DateTimeFilter<"StoryModule"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"StoryModule"> | Date | string
+  updatedBy?: Prisma.UuidFilter<"StoryModule"> | string
   story?: Prisma.XOR<Prisma.StoryScalarRelationFilter, Prisma.StoryWhereInput>
 }
 
@@ -248,6 +256,7 @@ export type StoryModuleOrderByWithRelationInput = {
   moduleOrder?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  updatedBy?: Prisma.SortOrder
   story?: Prisma.StoryOrderByWithRelationInput
 }
 
@@ -264,6 +273,7 @@ export type StoryModuleWhereUniqueInput = Prisma.AtLeast<{
   moduleOrder?: Prisma.IntFilter<"StoryModule"> | number
   createdAt?: Prisma.DateTimeFilter<"StoryModule"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"StoryModule"> | Date | string
+  updatedBy?: Prisma.UuidFilter<"StoryModule"> | string
   story?: Prisma.XOR<Prisma.StoryScalarRelationFilter, Prisma.StoryWhereInput>
 }, "id" | "storyId_moduleName">
 
@@ -276,6 +286,7 @@ export type StoryModuleOrderByWithAggregationInput = {
   moduleOrder?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  updatedBy?: Prisma.SortOrder
   _count?: Prisma.StoryModuleCountOrderByAggregateInput
   _avg?: Prisma.StoryModuleAvgOrderByAggregateInput
   _max?: Prisma.StoryModuleMaxOrderByAggregateInput
@@ -295,6 +306,7 @@ export type StoryModuleScalarWhereWithAggregatesInput = {
   moduleOrder?: Prisma.IntWithAggregatesFilter<"StoryModule"> | number
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"StoryModule"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"StoryModule"> | Date | string
+  updatedBy?: Prisma.UuidWithAggregatesFilter<"StoryModule"> | string
 }
 
 export type StoryModuleCreateInput = {
@@ -305,6 +317,7 @@ export type StoryModuleCreateInput = {
   moduleOrder: number
   createdAt: Date | string
   updatedAt: Date | string
+  updatedBy: string
   story: Prisma.StoryCreateNestedOneWithoutModulesInput
 }
 
@@ -317,6 +330,7 @@ export type StoryModuleUncheckedCreateInput = {
   moduleOrder: number
   createdAt: Date | string
   updatedAt: Date | string
+  updatedBy: string
 }
 
 export type StoryModuleUpdateInput = {
@@ -327,6 +341,7 @@ export type StoryModuleUpdateInput = {
   moduleOrder?: Prisma.IntFieldUpdateOperationsInput | number
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedBy?: Prisma.StringFieldUpdateOperationsInput | string
   story?: Prisma.StoryUpdateOneRequiredWithoutModulesNestedInput
 }
 
@@ -339,6 +354,7 @@ export type StoryModuleUncheckedUpdateInput = {
   moduleOrder?: Prisma.IntFieldUpdateOperationsInput | number
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedBy?: Prisma.StringFieldUpdateOperationsInput | string
 }
 
 export type StoryModuleCreateManyInput = {
@@ -350,6 +366,7 @@ export type StoryModuleCreateManyInput = {
   moduleOrder: number
   createdAt: Date | string
   updatedAt: Date | string
+  updatedBy: string
 }
 
 export type StoryModuleUpdateManyMutationInput = {
@@ -360,6 +377,7 @@ export type StoryModuleUpdateManyMutationInput = {
   moduleOrder?: Prisma.IntFieldUpdateOperationsInput | number
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedBy?: Prisma.StringFieldUpdateOperationsInput | string
 }
 
 export type StoryModuleUncheckedUpdateManyInput = {
@@ -371,6 +389,7 @@ export type StoryModuleUncheckedUpdateManyInput = {
   moduleOrder?: Prisma.IntFieldUpdateOperationsInput | number
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedBy?: Prisma.StringFieldUpdateOperationsInput | string
 }
 
 export type StoryModuleListRelationFilter = {
@@ -397,6 +416,7 @@ export type StoryModuleCountOrderByAggregateInput = {
   moduleOrder?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  updatedBy?: Prisma.SortOrder
 }
 
 export type StoryModuleAvgOrderByAggregateInput = {
@@ -411,6 +431,7 @@ export type StoryModuleMaxOrderByAggregateInput = {
   moduleOrder?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  updatedBy?: Prisma.SortOrder
 }
 
 export type StoryModuleMinOrderByAggregateInput = {
@@ -421,6 +442,7 @@ export type StoryModuleMinOrderByAggregateInput = {
   moduleOrder?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  updatedBy?: Prisma.SortOrder
 }
 
 export type StoryModuleSumOrderByAggregateInput = {
@@ -477,6 +499,7 @@ export type StoryModuleCreateWithoutStoryInput = {
   moduleOrder: number
   createdAt: Date | string
   updatedAt: Date | string
+  updatedBy: string
 }
 
 export type StoryModuleUncheckedCreateWithoutStoryInput = {
@@ -487,6 +510,7 @@ export type StoryModuleUncheckedCreateWithoutStoryInput = {
   moduleOrder: number
   createdAt: Date | string
   updatedAt: Date | string
+  updatedBy: string
 }
 
 export type StoryModuleCreateOrConnectWithoutStoryInput = {
@@ -527,6 +551,7 @@ export type StoryModuleScalarWhereInput = {
   moduleOrder?: Prisma.IntFilter<"StoryModule"> | number
   createdAt?: Prisma.DateTimeFilter<"StoryModule"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"StoryModule"> | Date | string
+  updatedBy?: Prisma.UuidFilter<"StoryModule"> | string
 }
 
 export type StoryModuleCreateManyStoryInput = {
@@ -537,6 +562,7 @@ export type StoryModuleCreateManyStoryInput = {
   moduleOrder: number
   createdAt: Date | string
   updatedAt: Date | string
+  updatedBy: string
 }
 
 export type StoryModuleUpdateWithoutStoryInput = {
@@ -547,6 +573,7 @@ export type StoryModuleUpdateWithoutStoryInput = {
   moduleOrder?: Prisma.IntFieldUpdateOperationsInput | number
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedBy?: Prisma.StringFieldUpdateOperationsInput | string
 }
 
 export type StoryModuleUncheckedUpdateWithoutStoryInput = {
@@ -557,6 +584,7 @@ export type StoryModuleUncheckedUpdateWithoutStoryInput = {
   moduleOrder?: Prisma.IntFieldUpdateOperationsInput | number
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedBy?: Prisma.StringFieldUpdateOperationsInput | string
 }
 
 export type StoryModuleUncheckedUpdateManyWithoutStoryInput = {
@@ -567,6 +595,7 @@ export type StoryModuleUncheckedUpdateManyWithoutStoryInput = {
   moduleOrder?: Prisma.IntFieldUpdateOperationsInput | number
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedBy?: Prisma.StringFieldUpdateOperationsInput | string
 }
 
 
@@ -580,6 +609,7 @@ export type StoryModuleSelect<ExtArgs extends runtime.Types.Extensions.InternalA
   moduleOrder?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  updatedBy?: boolean
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["storyModule"]>
 
@@ -592,6 +622,7 @@ export type StoryModuleSelectCreateManyAndReturn<ExtArgs extends runtime.Types.E
   moduleOrder?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  updatedBy?: boolean
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["storyModule"]>
 
@@ -604,6 +635,7 @@ export type StoryModuleSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.E
   moduleOrder?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  updatedBy?: boolean
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["storyModule"]>
 
@@ -616,9 +648,10 @@ export type StoryModuleSelectScalar = {
   moduleOrder?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  updatedBy?: boolean
 }
 
-export type StoryModuleOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "storyId" | "moduleName" | "inputText" | "outputText" | "moduleOrder" | "createdAt" | "updatedAt", ExtArgs["result"]["storyModule"]>
+export type StoryModuleOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "storyId" | "moduleName" | "inputText" | "outputText" | "moduleOrder" | "createdAt" | "updatedAt" | "updatedBy", ExtArgs["result"]["storyModule"]>
 export type StoryModuleInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }
@@ -646,6 +679,10 @@ export type $StoryModulePayload<ExtArgs extends runtime.Types.Extensions.Interna
     moduleOrder: number
     createdAt: Date
     updatedAt: Date
+    /**
+     * who made the change that gave the module its content (at updated_at)
+     */
+    updatedBy: string
   }, ExtArgs["result"]["storyModule"]>
   composites: {}
 }
@@ -1078,6 +1115,7 @@ export interface StoryModuleFieldRefs {
   readonly moduleOrder: Prisma.FieldRef<"StoryModule", 'Int'>
   readonly createdAt: Prisma.FieldRef<"StoryModule", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"StoryModule", 'DateTime'>
+  readonly updatedBy: Prisma.FieldRef<"StoryModule", 'String'>
 }
     
 

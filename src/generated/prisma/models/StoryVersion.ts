@@ -45,6 +45,7 @@ export type StoryVersionMinAggregateOutputType = {
   createdAt: Date | null
   label: string | null
   generationId: string | null
+  authorId: string | null
 }
 
 export type StoryVersionMaxAggregateOutputType = {
@@ -56,6 +57,7 @@ export type StoryVersionMaxAggregateOutputType = {
   createdAt: Date | null
   label: string | null
   generationId: string | null
+  authorId: string | null
 }
 
 export type StoryVersionCountAggregateOutputType = {
@@ -69,6 +71,8 @@ export type StoryVersionCountAggregateOutputType = {
   createdAt: number
   label: number
   generationId: number
+  authorId: number
+  writtenIn: number
   _all: number
 }
 
@@ -92,6 +96,7 @@ export type StoryVersionMinAggregateInputType = {
   createdAt?: true
   label?: true
   generationId?: true
+  authorId?: true
 }
 
 export type StoryVersionMaxAggregateInputType = {
@@ -103,6 +108,7 @@ export type StoryVersionMaxAggregateInputType = {
   createdAt?: true
   label?: true
   generationId?: true
+  authorId?: true
 }
 
 export type StoryVersionCountAggregateInputType = {
@@ -116,6 +122,8 @@ export type StoryVersionCountAggregateInputType = {
   createdAt?: true
   label?: true
   generationId?: true
+  authorId?: true
+  writtenIn?: true
   _all?: true
 }
 
@@ -216,6 +224,8 @@ export type StoryVersionGroupByOutputType = {
   createdAt: Date
   label: string | null
   generationId: string | null
+  authorId: string
+  writtenIn: runtime.JsonValue
   _count: StoryVersionCountAggregateOutputType | null
   _avg: StoryVersionAvgAggregateOutputType | null
   _sum: StoryVersionSumAggregateOutputType | null
@@ -252,6 +262,8 @@ export type StoryVersionWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"StoryVersion"> | Date | string
   label?: Prisma.StringNullableFilter<"StoryVersion"> | string | null
   generationId?: Prisma.UuidNullableFilter<"StoryVersion"> | string | null
+  authorId?: Prisma.UuidFilter<"StoryVersion"> | string
+  writtenIn?: Prisma.JsonFilter<"StoryVersion">
   story?: Prisma.XOR<Prisma.StoryScalarRelationFilter, Prisma.StoryWhereInput>
 }
 
@@ -266,6 +278,8 @@ export type StoryVersionOrderByWithRelationInput = {
   createdAt?: Prisma.SortOrder
   label?: Prisma.SortOrderInput | Prisma.SortOrder
   generationId?: Prisma.SortOrderInput | Prisma.SortOrder
+  authorId?: Prisma.SortOrder
+  writtenIn?: Prisma.SortOrder
   story?: Prisma.StoryOrderByWithRelationInput
 }
 
@@ -284,6 +298,8 @@ export type StoryVersionWhereUniqueInput = Prisma.AtLeast<{
   createdAt?: Prisma.DateTimeFilter<"StoryVersion"> | Date | string
   label?: Prisma.StringNullableFilter<"StoryVersion"> | string | null
   generationId?: Prisma.UuidNullableFilter<"StoryVersion"> | string | null
+  authorId?: Prisma.UuidFilter<"StoryVersion"> | string
+  writtenIn?: Prisma.JsonFilter<"StoryVersion">
   story?: Prisma.XOR<Prisma.StoryScalarRelationFilter, Prisma.StoryWhereInput>
 }, "id" | "storyId_versionNumber">
 
@@ -298,6 +314,8 @@ export type StoryVersionOrderByWithAggregationInput = {
   createdAt?: Prisma.SortOrder
   label?: Prisma.SortOrderInput | Prisma.SortOrder
   generationId?: Prisma.SortOrderInput | Prisma.SortOrder
+  authorId?: Prisma.SortOrder
+  writtenIn?: Prisma.SortOrder
   _count?: Prisma.StoryVersionCountOrderByAggregateInput
   _avg?: Prisma.StoryVersionAvgOrderByAggregateInput
   _max?: Prisma.StoryVersionMaxOrderByAggregateInput
@@ -319,6 +337,8 @@ export type StoryVersionScalarWhereWithAggregatesInput = {
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"StoryVersion"> | Date | string
   label?: Prisma.StringNullableWithAggregatesFilter<"StoryVersion"> | string | null
   generationId?: Prisma.UuidNullableWithAggregatesFilter<"StoryVersion"> | string | null
+  authorId?: Prisma.UuidWithAggregatesFilter<"StoryVersion"> | string
+  writtenIn?: Prisma.JsonWithAggregatesFilter<"StoryVersion">
 }
 
 export type StoryVersionCreateInput = {
@@ -331,6 +351,8 @@ export type StoryVersionCreateInput = {
   createdAt: Date | string
   label?: string | null
   generationId?: string | null
+  authorId: string
+  writtenIn: Prisma.JsonNullValueInput | runtime.InputJsonValue
   story: Prisma.StoryCreateNestedOneWithoutVersionsInput
 }
 
@@ -345,6 +367,8 @@ export type StoryVersionUncheckedCreateInput = {
   createdAt: Date | string
   label?: string | null
   generationId?: string | null
+  authorId: string
+  writtenIn: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionUpdateInput = {
@@ -357,6 +381,8 @@ export type StoryVersionUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   label?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   generationId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  authorId?: Prisma.StringFieldUpdateOperationsInput | string
+  writtenIn?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   story?: Prisma.StoryUpdateOneRequiredWithoutVersionsNestedInput
 }
 
@@ -371,6 +397,8 @@ export type StoryVersionUncheckedUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   label?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   generationId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  authorId?: Prisma.StringFieldUpdateOperationsInput | string
+  writtenIn?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionCreateManyInput = {
@@ -384,6 +412,8 @@ export type StoryVersionCreateManyInput = {
   createdAt: Date | string
   label?: string | null
   generationId?: string | null
+  authorId: string
+  writtenIn: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionUpdateManyMutationInput = {
@@ -396,6 +426,8 @@ export type StoryVersionUpdateManyMutationInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   label?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   generationId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  authorId?: Prisma.StringFieldUpdateOperationsInput | string
+  writtenIn?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionUncheckedUpdateManyInput = {
@@ -409,6 +441,8 @@ export type StoryVersionUncheckedUpdateManyInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   label?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   generationId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  authorId?: Prisma.StringFieldUpdateOperationsInput | string
+  writtenIn?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionListRelationFilter = {
@@ -437,6 +471,8 @@ export type StoryVersionCountOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   label?: Prisma.SortOrder
   generationId?: Prisma.SortOrder
+  authorId?: Prisma.SortOrder
+  writtenIn?: Prisma.SortOrder
 }
 
 export type StoryVersionAvgOrderByAggregateInput = {
@@ -453,6 +489,7 @@ export type StoryVersionMaxOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   label?: Prisma.SortOrder
   generationId?: Prisma.SortOrder
+  authorId?: Prisma.SortOrder
 }
 
 export type StoryVersionMinOrderByAggregateInput = {
@@ -464,6 +501,7 @@ export type StoryVersionMinOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   label?: Prisma.SortOrder
   generationId?: Prisma.SortOrder
+  authorId?: Prisma.SortOrder
 }
 
 export type StoryVersionSumOrderByAggregateInput = {
@@ -523,6 +561,8 @@ export type StoryVersionCreateWithoutStoryInput = {
   createdAt: Date | string
   label?: string | null
   generationId?: string | null
+  authorId: string
+  writtenIn: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionUncheckedCreateWithoutStoryInput = {
@@ -535,6 +575,8 @@ export type StoryVersionUncheckedCreateWithoutStoryInput = {
   createdAt: Date | string
   label?: string | null
   generationId?: string | null
+  authorId: string
+  writtenIn: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionCreateOrConnectWithoutStoryInput = {
@@ -577,6 +619,8 @@ export type StoryVersionScalarWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"StoryVersion"> | Date | string
   label?: Prisma.StringNullableFilter<"StoryVersion"> | string | null
   generationId?: Prisma.UuidNullableFilter<"StoryVersion"> | string | null
+  authorId?: Prisma.UuidFilter<"StoryVersion"> | string
+  writtenIn?: Prisma.JsonFilter<"StoryVersion">
 }
 
 export type StoryVersionCreateManyStoryInput = {
@@ -589,6 +633,8 @@ export type StoryVersionCreateManyStoryInput = {
   createdAt: Date | string
   label?: string | null
   generationId?: string | null
+  authorId: string
+  writtenIn: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionUpdateWithoutStoryInput = {
@@ -601,6 +647,8 @@ export type StoryVersionUpdateWithoutStoryInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   label?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   generationId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  authorId?: Prisma.StringFieldUpdateOperationsInput | string
+  writtenIn?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionUncheckedUpdateWithoutStoryInput = {
@@ -613,6 +661,8 @@ export type StoryVersionUncheckedUpdateWithoutStoryInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   label?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   generationId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  authorId?: Prisma.StringFieldUpdateOperationsInput | string
+  writtenIn?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 export type StoryVersionUncheckedUpdateManyWithoutStoryInput = {
@@ -625,6 +675,8 @@ export type StoryVersionUncheckedUpdateManyWithoutStoryInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   label?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   generationId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  authorId?: Prisma.StringFieldUpdateOperationsInput | string
+  writtenIn?: Prisma.JsonNullValueInput | runtime.InputJsonValue
 }
 
 
@@ -640,6 +692,8 @@ export type StoryVersionSelect<ExtArgs extends runtime.Types.Extensions.Internal
   createdAt?: boolean
   label?: boolean
   generationId?: boolean
+  authorId?: boolean
+  writtenIn?: boolean
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["storyVersion"]>
 
@@ -654,6 +708,8 @@ export type StoryVersionSelectCreateManyAndReturn<ExtArgs extends runtime.Types.
   createdAt?: boolean
   label?: boolean
   generationId?: boolean
+  authorId?: boolean
+  writtenIn?: boolean
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["storyVersion"]>
 
@@ -668,6 +724,8 @@ export type StoryVersionSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.
   createdAt?: boolean
   label?: boolean
   generationId?: boolean
+  authorId?: boolean
+  writtenIn?: boolean
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["storyVersion"]>
 
@@ -682,9 +740,11 @@ export type StoryVersionSelectScalar = {
   createdAt?: boolean
   label?: boolean
   generationId?: boolean
+  authorId?: boolean
+  writtenIn?: boolean
 }
 
-export type StoryVersionOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "storyId" | "versionNumber" | "outputRefs" | "inputRefs" | "parentVersionId" | "eventSeq" | "createdAt" | "label" | "generationId", ExtArgs["result"]["storyVersion"]>
+export type StoryVersionOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "storyId" | "versionNumber" | "outputRefs" | "inputRefs" | "parentVersionId" | "eventSeq" | "createdAt" | "label" | "generationId" | "authorId" | "writtenIn", ExtArgs["result"]["storyVersion"]>
 export type StoryVersionInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   story?: boolean | Prisma.StoryDefaultArgs<ExtArgs>
 }
@@ -727,6 +787,14 @@ export type $StoryVersionPayload<ExtArgs extends runtime.Types.Extensions.Intern
      * the AI generation that wrote it, when one did
      */
     generationId: string | null
+    /**
+     * who made it: the actor of the event that made it
+     */
+    authorId: string
+    /**
+     * per module (by snapshot key), the number of the version whose change wrote the content held here
+     */
+    writtenIn: runtime.JsonValue
   }, ExtArgs["result"]["storyVersion"]>
   composites: {}
 }
@@ -1161,6 +1229,8 @@ export interface StoryVersionFieldRefs {
   readonly createdAt: Prisma.FieldRef<"StoryVersion", 'DateTime'>
   readonly label: Prisma.FieldRef<"StoryVersion", 'String'>
   readonly generationId: Prisma.FieldRef<"StoryVersion", 'String'>
+  readonly authorId: Prisma.FieldRef<"StoryVersion", 'String'>
+  readonly writtenIn: Prisma.FieldRef<"StoryVersion", 'Json'>
 }
     
 
