@@ -30,6 +30,7 @@ import {
 import { createStory } from "./support/fixtures.ts";
 import { subscribeSse, wsClient, subscribeWs } from "./support/live.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
+import { graphql } from "./generated/gql.ts";
 import {
   AcceptInvitation,
   ChangeRole,
@@ -47,8 +48,9 @@ import {
  * The least a caller needs for each root field: `public` anyone; `signedIn` any user (their own
  * things only); `invitee` the account an invitation was sent to; a role: a member of the story
  * with at least that role. cancelGeneration: the user who started the generation, or the owner.
+ * `author`: a commenter or above who wrote the comment (the owner may also delete anyone's).
  */
-type Least = "public" | "signedIn" | "invitee" | Role;
+type Least = "public" | "signedIn" | "invitee" | "author" | Role;
 const LEAST: Record<string, Least> = {
   "Query.viewer": "public",
   "Query.node": "viewer",
@@ -84,14 +86,64 @@ const LEAST: Record<string, Least> = {
   "Subscription.storyEvents": "viewer",
   "Subscription.moduleUpdated": "viewer",
   "Subscription.moduleDraft": "viewer",
+  "Mutation.addComment": "commenter",
+  "Mutation.replyToComment": "commenter",
+  "Mutation.editComment": "author",
+  "Mutation.deleteComment": "author",
+  "Mutation.resolveComment": "editor",
+  "Mutation.reopenComment": "editor",
+  "Mutation.setPresence": "viewer",
+  "Mutation.clearPresence": "viewer",
+  "Subscription.storyActivity": "viewer",
+  "Subscription.storyPresence": "viewer",
 };
+
+const RoleAddComment = graphql(`
+  mutation RoleAddComment($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }
+`);
+const RoleReplyToComment = graphql(`
+  mutation RoleReplyToComment($input: ReplyToCommentInput!) { replyToComment(input: $input) { comment { id } } }
+`);
+const RoleEditComment = graphql(`
+  mutation RoleEditComment($input: EditCommentInput!) { editComment(input: $input) { comment { id body } } }
+`);
+const RoleDeleteComment = graphql(`
+  mutation RoleDeleteComment($input: DeleteCommentInput!) { deleteComment(input: $input) { comment { id deleted } } }
+`);
+const RoleResolveComment = graphql(`
+  mutation RoleResolveComment($input: ResolveCommentInput!) { resolveComment(input: $input) { comment { id resolved } } }
+`);
+const RoleReopenComment = graphql(`
+  mutation RoleReopenComment($input: ReopenCommentInput!) { reopenComment(input: $input) { comment { id resolved } } }
+`);
+const RoleSetPresence = graphql(`
+  mutation RoleSetPresence($input: SetPresenceInput!) { setPresence(input: $input) { presence { members { module } } } }
+`);
+const RoleClearPresence = graphql(`
+  mutation RoleClearPresence($input: ClearPresenceInput!) { clearPresence(input: $input) { presence { members { module } } } }
+`);
+const RoleStoryActivity = graphql(`
+  subscription RoleStoryActivity($storyId: ID!) { storyActivity(storyId: $storyId) { kind at } }
+`);
+const RoleStoryPresence = graphql(`
+  subscription RoleStoryPresence($storyId: ID!) { storyPresence(storyId: $storyId) { members { module } } }
+`);
 
 const MEMBER_ROLES = ["viewer", "commenter", "editor"] as const;
 const RANK: Record<Role, number> = { viewer: 0, commenter: 1, editor: 2, owner: 3 };
 
 type Writer = { token: string; userId: string; email: string };
 /** A story of the owner's with one member of each role and a pending invitation. */
-type Fixture = { storyId: string; moduleId: string; versionId: string; invitationId: string; owner: Writer; members: Record<(typeof MEMBER_ROLES)[number], Writer> };
+type Fixture = {
+  storyId: string;
+  moduleId: string;
+  versionId: string;
+  invitationId: string;
+  /** a comment thread of the owner's */
+  commentId: string;
+  owner: Writer;
+  members: Record<(typeof MEMBER_ROLES)[number], Writer>;
+};
 
 let server: TestServer;
 let owner: Writer;
@@ -114,7 +166,16 @@ async function fixture(): Promise<Fixture> {
   }
   const pending = await server.query(InviteCollaborator, { input: { storyId, email: `nobody-${randomUUID()}@example.com`, role: "VIEWER" } }, owner.token);
   const { story } = await server.query(StoryState, { id: storyId }, owner.token);
-  return { storyId, moduleId: story!.modules[0]!.id, versionId: written.writeModule.version.id, invitationId: pending.inviteCollaborator.invitation.id, owner, members };
+  const { addComment } = await server.query(RoleAddComment, { input: { storyId, module: "IDEA_SPARK", body: "the owner's note" } }, owner.token);
+  return {
+    storyId,
+    moduleId: story!.modules[0]!.id,
+    versionId: written.writeModule.version.id,
+    invitationId: pending.inviteCollaborator.invitation.id,
+    commentId: addComment.comment.id,
+    owner,
+    members,
+  };
 }
 
 type Operation = { run: (f: Fixture, token: string) => Promise<GraphQLResponse<unknown>>; changes?: boolean };
@@ -144,6 +205,12 @@ const OPERATIONS: Record<string, Operation> = {
   "Mutation.changeRole": { run: (f, token) => server.request(ChangeRole, { input: { storyId: f.storyId, userId: f.members.commenter.userId, role: "VIEWER" } }, token), changes: true },
   "Mutation.removeCollaborator": { run: (f, token) => server.request(RemoveCollaborator, { input: { storyId: f.storyId, userId: f.members.commenter.userId } }, token), changes: true },
   "Mutation.transferOwnership": { run: (f, token) => server.request(TransferOwnership, { input: { storyId: f.storyId, userId: f.members.editor.userId } }, token), changes: true },
+  "Mutation.addComment": { run: (f, token) => server.request(RoleAddComment, { input: { storyId: f.storyId, body: "a note" } }, token) },
+  "Mutation.replyToComment": { run: (f, token) => server.request(RoleReplyToComment, { input: { commentId: f.commentId, body: "a reply" } }, token) },
+  "Mutation.resolveComment": { run: (f, token) => server.request(RoleResolveComment, { input: { commentId: f.commentId } }, token) },
+  "Mutation.reopenComment": { run: (f, token) => server.request(RoleReopenComment, { input: { commentId: f.commentId } }, token) },
+  "Mutation.setPresence": { run: (f, token) => server.request(RoleSetPresence, { input: { storyId: f.storyId, module: "WORLD_SEED" } }, token) },
+  "Mutation.clearPresence": { run: (f, token) => server.request(RoleClearPresence, { input: { storyId: f.storyId } }, token) },
 };
 
 beforeAll(async () => {
@@ -203,6 +270,19 @@ describe("each role on each operation", () => {
     });
   }
 
+  it("editComment and deleteComment are the author's: a stranger gets NOT_FOUND, another member FORBIDDEN, the author (a commenter) gets through, the owner may delete", async () => {
+    const { addComment } = await server.query(RoleAddComment, { input: { storyId: shared.storyId, body: "the commenter's note" } }, members.commenter.token);
+    const commentId = addComment.comment.id;
+    const edit = (token: string) => server.request(RoleEditComment, { input: { commentId, body: "edited" } }, token);
+    const remove = (token: string) => server.request(RoleDeleteComment, { input: { commentId } }, token);
+    expect(missing(await edit(stranger.token))).toBe(true);
+    expect(missing(await remove(stranger.token))).toBe(true);
+    for (const other of [members.viewer, members.editor, owner]) expect(errorCodes(await edit(other.token))).toEqual(["FORBIDDEN"]);
+    for (const other of [members.viewer, members.editor]) expect(errorCodes(await remove(other.token))).toEqual(["FORBIDDEN"]);
+    expect((await edit(members.commenter.token)).data).toMatchObject({ editComment: { comment: { body: "edited" } } });
+    expect((await remove(owner.token)).data).toMatchObject({ deleteComment: { comment: { deleted: true } } });
+  });
+
   it("Story.invitations is the owner's: FORBIDDEN for an editor", async () => {
     expect((await server.request(StoryInvitations, { id: shared.storyId }, members.editor.token)).errors?.[0]?.extensions).toMatchObject({
       code: "FORBIDDEN",
@@ -216,6 +296,8 @@ describe("each role on each operation", () => {
       [StoryEventsFeed, { storyId: shared.storyId, after: 0 }],
       [ModuleUpdated, { storyId: shared.storyId }],
       [ModuleDraftFeed, { storyId: shared.storyId }],
+      [RoleStoryActivity, { storyId: shared.storyId }],
+      [RoleStoryPresence, { storyId: shared.storyId }],
     ] as const) {
       const refused = subscribeSse(server.url, document as never, variables as never, stranger.token);
       await refused.received.until((r) => r.ended);
