@@ -7,6 +7,17 @@ import { AcceptInvitation, InviteCollaborator, LeaveStory, RemoveCollaborator } 
 import { createStory } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Received, type Subscription } from "./support/live.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
+import { graphql } from "./generated/gql.ts";
+
+const LiveActivity = graphql(`
+  subscription LiveActivity($storyId: ID!) { storyActivity(storyId: $storyId) { kind actor { username } comment { body } event { type } } }
+`);
+const LivePresence = graphql(`
+  subscription LivePresence($storyId: ID!) { storyPresence(storyId: $storyId) { members { user { username } module } } }
+`);
+const LiveComment = graphql(`
+  mutation LiveComment($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }
+`);
 
 let server: TestServer;
 
@@ -90,6 +101,36 @@ describe("a member removed while subscribed", () => {
       for (const s of subscriptions) s.stop();
       await bobWs.dispose();
       await carolWs.dispose();
+    }
+  });
+
+  it("storyActivity and storyPresence end too, and the removed member is shown no comment made after", async () => {
+    const owner = await writer("owner");
+    const bob = await writer("bob");
+    const storyId = await createStory(server, owner.token, "Talked about");
+    await join(storyId, owner, bob, "EDITOR");
+    const bobWs = wsClient(server.url, bob.token);
+    const activity = subscribeWs(bobWs, LiveActivity, { storyId });
+    const presence = subscribeSse(server.url, LivePresence, { storyId }, bob.token);
+    try {
+      await presence.received.until((r) => r.data.length > 0);
+      // live once a comment reaches it
+      for (let probe = 0; !activity.received.data.some((d) => d.storyActivity.kind === "COMMENT"); probe++) {
+        if (probe > 50) throw new Error("storyActivity never received a comment");
+        await server.query(LiveComment, { input: { storyId, body: `probe ${probe}` } }, owner.token);
+        await activity.received.until((r) => r.data.some((d) => d.storyActivity.kind === "COMMENT"), 500).catch(() => null);
+      }
+      await server.query(RemoveCollaborator, { input: { storyId, userId: bob.userId } }, owner.token);
+      const removedAt = Date.now();
+      await server.query(LiveComment, { input: { storyId, body: "not for bob" } }, owner.token);
+      await Promise.all([activity, presence].map((s) => s.received.until(endedNotFound, 1_000)));
+      expect(Date.now() - removedAt).toBeLessThan(1_000);
+      expect(activity.received.data.map((d) => d.storyActivity.comment?.body)).not.toContain("not for bob");
+      expect(activity.received.data.map((d) => d.storyActivity.event?.type)).not.toContain("CollaboratorRemoved");
+    } finally {
+      activity.stop();
+      presence.stop();
+      await bobWs.dispose();
     }
   });
 

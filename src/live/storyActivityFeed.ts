@@ -9,7 +9,8 @@ import { commentIdOf, type CommentEventType } from "../domain/comments.ts";
 import { commentStreamRevision, readCommentStream } from "../eventstore/commentStream.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import { isStoryDeleted, type LivePubSub } from "./pubsub.ts";
-import { storyLogFeed } from "./storyEventFeed.ts";
+import { storyLogFeed, type FeedViewer } from "./storyEventFeed.ts";
+import { roleInStory } from "../commands/storyAccess.ts";
 
 /** The story's own events that change who is in it (design decision 1 of issue 13); every other one changes its content. */
 export const MEMBERSHIP_EVENT_TYPES: ReadonlySet<string> = new Set([
@@ -46,7 +47,11 @@ export type StoryActivityItem =
 const SAFETY_POLL_MS = 5_000;
 const PAGE = 200;
 
-export function storyActivityFeed(db: DbClient, pubsub: LivePubSub, storyId: string): AsyncIterableIterator<StoryActivityItem> {
+/**
+ * The viewer's membership ends the feed: the story half ends at the event removing them, and the
+ * comment half asks before each page it sends, so a removed member is shown no comment made after.
+ */
+export function storyActivityFeed(db: DbClient, pubsub: LivePubSub, storyId: string, viewer: FeedViewer): AsyncIterableIterator<StoryActivityItem> {
   const story = storyLogFeed<StoryActivityItem>(
     db,
     pubsub,
@@ -63,12 +68,13 @@ export function storyActivityFeed(db: DbClient, pubsub: LivePubSub, storyId: str
       })),
     // the item shows the event through its loader: no content read per page here
     "references",
+    viewer,
   );
-  return Repeater.merge([story, commentFeed(db, pubsub, storyId)]) as AsyncIterableIterator<StoryActivityItem>;
+  return Repeater.merge([story, commentFeed(db, pubsub, storyId, viewer)]) as AsyncIterableIterator<StoryActivityItem>;
 }
 
 /** The story's comment events from now on, in order, each once. */
-function commentFeed(db: DbClient, pubsub: LivePubSub, storyId: string): AsyncIterableIterator<StoryActivityItem> {
+function commentFeed(db: DbClient, pubsub: LivePubSub, storyId: string, viewer: FeedViewer): AsyncIterableIterator<StoryActivityItem> {
   return new Repeater<StoryActivityItem>(async (push, stop) => {
     // subscribe before the first read: whatever commits from here on either is read or wakes us
     const live = pubsub.subscribe("storyComments", storyId)[Symbol.asyncIterator]();
@@ -108,6 +114,7 @@ function commentFeed(db: DbClient, pubsub: LivePubSub, storyId: string): AsyncIt
       while (!stopped) {
         for (;;) {
           const page = await readCommentStream(db, storyId, { after: last, limit: PAGE });
+          if (page.length > 0 && (await roleInStory(db, storyId, viewer.userId)) === null) throw notFound("story");
           for (const event of page) {
             if (stopped) return;
             last = event.seq;

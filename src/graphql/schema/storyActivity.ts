@@ -91,7 +91,7 @@ builder.subscriptionField("storyActivity", (t) =>
       const storyId = idOf("Story", args.storyId);
       // any member may watch; a stranger gets what a missing story gets
       if ((await roleInStory(context.db.prisma, storyId, context.viewer.id)) === null) throw notFound("story");
-      return storyActivityFeed(retryingLostConnections(context.db.prisma), context.pubsub, storyId);
+      return storyActivityFeed(retryingLostConnections(context.db.prisma), context.pubsub, storyId, { userId: context.viewer.id });
     },
     resolve: (item, _args, context) => {
       context.loaders = loadersForMessage(context.db, context.viewer, item.id); // each message reads afresh
