@@ -11,17 +11,10 @@ import type { StoredEvent } from "../eventstore/eventStore.ts";
 import { isStoryDeleted, type LivePubSub } from "./pubsub.ts";
 import { storyLogFeed, type FeedViewer } from "./storyEventFeed.ts";
 import { roleInStory } from "../commands/storyAccess.ts";
+import { MEMBERSHIP_EVENT_TYPES as MEMBERSHIP_EVENTS } from "../domain/membership.ts";
 
 /** The story's own events that change who is in it (design decision 1 of issue 13); every other one changes its content. */
-export const MEMBERSHIP_EVENT_TYPES: ReadonlySet<string> = new Set([
-  "CollaboratorInvited",
-  "InvitationAccepted",
-  "InvitationDeclined",
-  "InvitationRevoked",
-  "CollaboratorRoleChanged",
-  "CollaboratorRemoved",
-  "OwnershipTransferred",
-]);
+export const MEMBERSHIP_EVENT_TYPES: ReadonlySet<string> = new Set(MEMBERSHIP_EVENTS);
 
 export type StoryActivityItem =
   | {
