@@ -2,7 +2,7 @@
 // second, over WebSocket and SSE, on every story subscription, while the other members' go on.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ModuleDraftFeed, ModuleUpdated, SignUp, StoryEventsFeed, WriteModule } from "./support/documents.ts";
+import { ModuleDraftFeed, ModuleUpdated, SignUp, StoryEventsFeed, StoryState, WriteModule } from "./support/documents.ts";
 import { AcceptInvitation, InviteCollaborator, LeaveStory, RemoveCollaborator } from "./support/membershipDocuments.ts";
 import { createStory } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Received, type Subscription } from "./support/live.ts";
@@ -14,6 +14,9 @@ const LiveActivity = graphql(`
 `);
 const LivePresence = graphql(`
   subscription LivePresence($storyId: ID!) { storyPresence(storyId: $storyId) { members { user { username } module } } }
+`);
+const LiveUpdatesAfter = graphql(`
+  subscription LiveUpdatesAfter($storyId: ID!, $after: Int) { moduleUpdated(storyId: $storyId, after: $after) { event { seq } module { name output } } }
 `);
 const LiveComment = graphql(`
   mutation LiveComment($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }
@@ -131,6 +134,31 @@ describe("a member removed while subscribed", () => {
       activity.stop();
       presence.stop();
       await bobWs.dispose();
+    }
+  });
+
+  it("a feed asked to start past the member's coming removal still ends at it, and sends nothing after", async () => {
+    const owner = await writer("owner");
+    const mallory = await writer("mallory");
+    const storyId = await createStory(server, owner.token, "Skipped ahead");
+    await join(storyId, owner, mallory, "VIEWER");
+    const { story } = await server.query(StoryState, { id: storyId }, mallory.token);
+    const revision = story!.revision;
+    // the removal will be revision + 1: ask for everything after it
+    const events = subscribeSse(server.url, StoryEventsFeed, { storyId, after: revision + 1 }, mallory.token);
+    const updates = subscribeSse(server.url, LiveUpdatesAfter, { storyId, after: revision + 1 }, mallory.token);
+    try {
+      // both are live once the story is read back to them: give them a moment, then remove
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const { removeCollaborator } = await server.query(RemoveCollaborator, { input: { storyId, userId: mallory.userId } }, owner.token);
+      expect(removeCollaborator.event.type).toBe("CollaboratorRemoved");
+      await server.query(WriteModule, { input: { storyId, module: "IDEA_SPARK", output: { logline: "not for mallory" } } }, owner.token);
+      await Promise.all([events, updates].map((s) => s.received.until(endedNotFound, 2_000)));
+      expect(events.received.data).toEqual([]);
+      expect(updates.received.data).toEqual([]);
+    } finally {
+      events.stop();
+      updates.stop();
     }
   });
 

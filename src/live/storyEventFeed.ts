@@ -87,7 +87,13 @@ export function storyLogFeed<Out>(
     })();
 
     try {
-      let last = after === "now" ? await streamRevision(db, storyId) : after;
+      // A member's feed reads from no later than where the story stood before their membership was
+      // checked, whatever `after` they asked for: a removal committed since is in what it reads, and
+      // ends it. Events up to `after` are read for that, not sent.
+      const floor = viewer ? await streamRevision(db, storyId) : null;
+      if (viewer && (await roleInStory(db, storyId, viewer.userId)) === null) throw notFound("story");
+      const requested = after === "now" ? (floor ?? (await streamRevision(db, storyId))) : after;
+      let last = floor === null ? requested : Math.min(requested, floor);
       // behind: reading history, which waits its turn; caught up: a wake-up's few new events, read at once
       let behind = after !== "now";
       while (!stopped) {
@@ -98,7 +104,9 @@ export function storyLogFeed<Out>(
           try {
             page = await sharedRead(pubsub, db, storyId, { after: last, limit: PAGE, content }, wakeUp.lastRaisedAt);
             const removedAt = viewer ? await removalIn(db, storyId, viewer.userId, page) : -1;
-            const values = await expand(removedAt === -1 ? page : page.slice(0, removedAt));
+            const shown = (removedAt === -1 ? page : page.slice(0, removedAt)).filter((event) => event.seq > requested);
+            // the page itself when all of it is shown: subscribers sharing it share what is made of it
+            const values = await expand(shown.length === page.length ? page : shown);
             if (stopped) return;
             last = page.at(-1)?.seq ?? last;
             // a client slow to take its page gives the place back to the others
