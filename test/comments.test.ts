@@ -652,4 +652,30 @@ describe("the story export", () => {
     const importedId = importStory.story.id;
     expect((await server.query(StoryComments, { id: importedId }, bob.token)).story!.comments.edges).toEqual([]);
   });
+
+  it("does not hold a deleted comment's text, in any of its versions; a kept comment's edits stay", async () => {
+    const storyId = await createStory(server, alice.token, "Regretted");
+    const regretted = await comment(storyId, "a secret, first draft");
+    await server.query(EditComment, { input: { commentId: regretted.id, body: "a secret, second draft" } }, alice.token);
+    await server.query(DeleteComment, { input: { commentId: regretted.id } }, alice.token);
+    const kept = await comment(storyId, "kept, first");
+    await server.query(EditComment, { input: { commentId: kept.id, body: "kept, second" } }, alice.token);
+    const { exportStory } = await server.query(ExportStory, { id: storyId, format: "JSON" }, alice.token);
+    const text = JSON.stringify(exportStory.data);
+    expect(text).not.toContain("secret");
+    const data = exportStory.data as { comments: { type: string; payload: { body?: string } }[] };
+    expect(data.comments.map((c) => [c.type, c.payload.body])).toEqual([
+      ["CommentAdded", ""],
+      ["CommentEdited", ""],
+      ["CommentDeleted", undefined],
+      ["CommentAdded", "kept, first"],
+      ["CommentEdited", "kept, second"],
+    ]);
+    // the streamed download says the same
+    const response = await fetch(new URL(`/stories/${encodeURIComponent(storyId)}/export.json`, server.url), { headers: { authorization: `Bearer ${alice.token}` } });
+    expect(response.status).toBe(200);
+    const streamed = await response.text();
+    expect(streamed).toContain("kept, second");
+    expect(streamed).not.toContain("secret");
+  });
 });

@@ -119,8 +119,16 @@ async function* exportedEventPages(db: DbClient, header: StoryExportHeader): Asy
   }
 }
 
-/** The story's comment log, oldest first, a page at a time. */
+/**
+ * The story's comment log, oldest first, a page at a time. A deleted comment's text is gone from
+ * the API, so it is gone from the export too: its bodies read "" in every event that carried one.
+ */
 async function* exportedCommentPages(db: DbClient, header: StoryExportHeader): AsyncGenerator<ExportedComment[]> {
+  const deleted = new Set(
+    (await db.storyComment.findMany({ where: { storyId: header.story.id, deletedAt: { not: null } }, select: { id: true } })).map((c) => c.id),
+  );
+  const withoutDeletedBody = (payload: JsonObject): JsonObject =>
+    typeof payload.body === "string" && typeof payload.commentId === "string" && deleted.has(payload.commentId) ? { ...payload, body: "" } : payload;
   for (let after = 0; ; ) {
     const events = await readCommentStream(db, header.story.id, { after, limit: PAGE_ROWS });
     if (events.length === 0) return;
@@ -128,7 +136,7 @@ async function* exportedCommentPages(db: DbClient, header: StoryExportHeader): A
       seq: e.seq,
       type: e.type,
       schemaVersion: e.schemaVersion,
-      payload: e.payload as unknown as JsonObject,
+      payload: withoutDeletedBody(e.payload as unknown as JsonObject),
       actorId: e.actorId,
       createdAt: e.createdAt.toISOString(),
     }));
