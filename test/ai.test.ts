@@ -1,10 +1,12 @@
 // AI generation of modules against a local OpenAI-compatible server that streams
 // scripted answers: drafts live, versions undoable, failures leave nothing behind.
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AiUsage,
   CancelGeneration,
   GenerateModule,
+  SignUp,
   ModuleDraftFeed,
   StoryGenerations,
   StoryState,
@@ -12,6 +14,7 @@ import {
   WriteModule,
 } from "./support/documents.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "./support/fakeOpenAI.ts";
+import { AcceptInvitation, InviteCollaborator, RemoveCollaborator } from "./support/membershipDocuments.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Subscription } from "./support/live.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
@@ -254,6 +257,27 @@ describe("cancelGeneration", () => {
     } finally {
       await close();
     }
+  });
+});
+
+describe("cancelGeneration after leaving the story", () => {
+  it("is NOT_FOUND to the member who started it once they are removed: the record holds the story's text", async () => {
+    const storyId = await createStory(server, writer.token, "Shared, then not");
+    const email = `editor-${randomUUID().slice(0, 8)}@example.com`;
+    const { signUp } = await server.query(SignUp, { input: { email, username: "editor", password: "correct horse battery" } });
+    const { inviteCollaborator } = await server.query(InviteCollaborator, { input: { storyId, email, role: "EDITOR" } }, writer.token);
+    await server.query(AcceptInvitation, { input: { token: inviteCollaborator.token } }, signUp.token);
+    fake.script({ kind: "stream", chunks: pieces(IDEA) });
+    await server.query(GenerateModule, { input: { storyId, module: "IDEA_SPARK", inputText: "go" } }, signUp.token);
+    const { story } = await server.query(StoryGenerations, { id: storyId }, writer.token);
+    const generationId = story!.generations[0]!.id;
+    // while a member, their own generation is theirs to cancel (it has finished: nothing to stop)
+    expect(errorCodes(await server.request(CancelGeneration, { input: { generationId } }, signUp.token))).toEqual([]);
+
+    await server.query(RemoveCollaborator, { input: { storyId, userId: signUp.user.id } }, writer.token);
+    const after = await server.request(CancelGeneration, { input: { generationId } }, signUp.token);
+    expect(errorCodes(after)).toEqual(["NOT_FOUND"]);
+    expect(after.data).toBeNull();
   });
 });
 

@@ -189,16 +189,15 @@ export class GenerationService {
 
   /**
    * Asks the generation to stop, wherever it runs: the user who started it (it is their spend) or
-   * the story's owner may; another member is FORBIDDEN; anyone else gets NOT_FOUND.
+   * the story's owner may; another member is FORBIDDEN; anyone else gets NOT_FOUND — the one who
+   * started it too, once they are no longer a member (the record holds the story's text).
    */
   async cancel(userId: string, generationId: string) {
     const generation = await this.db.prisma.aiGeneration.findFirst({ where: { id: generationId } });
     if (!generation) throw notFound("generation");
-    if (generation.userId !== userId) {
-      const role = await roleInStory(this.db.prisma, generation.storyId, userId);
-      if (role === null) throw notFound("generation");
-      requireRole(role, "owner", "cancelling another member's generation");
-    }
+    const role = await roleInStory(this.db.prisma, generation.storyId, userId);
+    if (role === null) throw notFound("generation");
+    if (generation.userId !== userId) requireRole(role, "owner", "cancelling another member's generation");
     if (generation.status === "running") {
       this.running.get(generationId)?.abort("cancelled" satisfies StopReason);
       this.pubsub.publish("generationCancelled", { generationId });
