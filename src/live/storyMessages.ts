@@ -13,7 +13,7 @@ export function storyMessages<Topic extends keyof StoryTopic, Out>(
   topic: Topic,
   storyId: string,
   select: (message: StoryTopic[Topic]) => Out[],
-  viewer?: { readonly userId: string },
+  viewer?: { readonly userId: string; readonly isMember?: () => Promise<boolean> },
 ): AsyncIterableIterator<Out> {
   return new Repeater<Out>(async (push, stop) => {
     const source = topic === "storyChanged" ? pubsub.subscribe("storyChanged", storyId) : pubsub.subscribe("moduleDraft", storyId);
@@ -42,6 +42,8 @@ export function storyMessages<Topic extends keyof StoryTopic, Out>(
       void changes?.return?.();
     });
     try {
+      // listening now: a removal that came between the subscriber's check and here is asked about once
+      if (viewer?.isMember && !(await viewer.isMember())) throw notFound("story");
       for (;;) {
         const next = await messages.next();
         if (removed) throw notFound("story");

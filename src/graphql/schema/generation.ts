@@ -1,4 +1,5 @@
 // AI generation: generateModule, the streamed draft, cancelling, provenance on versions, and spend.
+import { roleInStory } from "../../commands/storyAccess.ts";
 import { builder } from "../builder.ts";
 import type { GraphQLContext } from "../context.ts";
 import { clearLoaders, loadAll, orNotFound, viewerOf } from "../loaders.ts";
@@ -263,7 +264,9 @@ builder.subscriptionField("moduleDraft", (t) =>
       const storyId = idOf("Story", args.storyId);
       orNotFound(await context.loaders.story.load(storyId), "story");
       const only = args.module ?? null;
-      return storyMessages(context.pubsub, "moduleDraft", storyId, (draft) => (only === null || draft.module === only ? [draft] : []), viewerOf(context));
+      const viewer = viewerOf(context);
+      const member = viewer && { ...viewer, isMember: async () => (await roleInStory(context.db.prisma, storyId, viewer.userId)) !== null };
+      return storyMessages(context.pubsub, "moduleDraft", storyId, (draft) => (only === null || draft.module === only ? [draft] : []), member);
     },
     resolve: (draft) => draft,
   }),
