@@ -345,14 +345,23 @@ export async function deleteStory(db: Database, storyId: string, actorId: string
     // the story's lock first: no member joins or leaves while it goes
     await tx.$queryRaw`SELECT 1 FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
     await requireStoryRole(tx, storyId, actorId, "owner", "deleting the story");
-    await tx.metadata.deleteMany({ where: { storyId } });
-    // generations keep the story's text in their prompts; spend and usage figures stay
-    await tx.aiGeneration.deleteMany({ where: { storyId } });
-    await tx.errorLog.deleteMany({ where: { storyId } });
-    await tx.storyEvent.deleteMany({ where: { storyId } });
-    await deleteStoryComments(tx, storyId);
-    await tx.storyContent.deleteMany({ where: { storyId } });
-    await tx.story.delete({ where: { id: storyId } });
+    await eraseStory(tx, storyId);
   }, TRANSACTION_OPTIONS);
   forgetState(db, storyId);
+}
+
+/**
+ * Erases a story for good, in the caller's transaction: its log, comments, stored content, read
+ * rows (members and invitations too), metadata, generations and error logs. Spend and usage
+ * figures stay. The caller holds the story's lock and has checked who may.
+ */
+export async function eraseStory(tx: DbClient, storyId: string): Promise<void> {
+  await tx.metadata.deleteMany({ where: { storyId } });
+  // generations keep the story's text in their prompts; spend and usage figures stay
+  await tx.aiGeneration.deleteMany({ where: { storyId } });
+  await tx.errorLog.deleteMany({ where: { storyId } });
+  await tx.storyEvent.deleteMany({ where: { storyId } });
+  await deleteStoryComments(tx, storyId);
+  await tx.storyContent.deleteMany({ where: { storyId } });
+  await tx.story.delete({ where: { id: storyId } });
 }
