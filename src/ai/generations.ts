@@ -11,7 +11,7 @@ import { Prisma } from "../generated/prisma/client.ts";
 import type { Database } from "../database/connect.ts";
 import { LIMITS, moduleByName, type JsonObject, type ModuleDefinition, type ModuleName } from "../domain/catalogue.ts";
 import { StorySparkError, badInput, notFound } from "../domain/errors.ts";
-import { checkCommand, checkRequest, requestTerms, runStoryCommand, type StoryCommandResult } from "../commands/storyCommands.ts";
+import { checkCommand, checkRequest, requestTerms, runStoryCommand } from "../commands/storyCommands.ts";
 import type { DbClient } from "../database/types.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, ModuleDraft } from "../live/pubsub.ts";
@@ -30,16 +30,39 @@ export type GenerateRequest = {
   /** the version the writer's notes started from: MODULE_CONFLICT when the module changed after it */
   baseVersionNumber?: number | null;
   idempotencyKey?: string | null;
+  /**
+   * 1 to 4: that many drafts of the module, each written to a new branch of the story (from its
+   * active version) instead of to the story itself; the writer merges the one they like
+   */
+  alternatives?: number | null;
+};
+
+/** One of a request's alternative drafts: the branch it was written to, or why it failed. */
+export type GeneratedAlternative = {
+  generationId: string;
+  /** the branch the draft was written to; null when it failed (the branch is erased) */
+  branchId: string | null;
+  /** the branch's version the draft made */
+  versionNumber: number | null;
+  error: StorySparkError | null;
 };
 
 export type GenerateResult = {
   storyId: string;
-  /** the ModuleWritten event (or the earlier one, replayed) */
-  event: StoredEvent;
+  /** the ModuleWritten event (or the earlier one, replayed); with `alternatives`, the story's last event, which they leave as it was */
+  event: Pick<StoredEvent, "id" | "activeVersionNumber">;
   replayed: boolean;
   generationId: string | null;
+  /** with `alternatives`: each draft, in order; the story itself is not changed */
+  alternatives?: GeneratedAlternative[];
 };
 
+/** Makes a branch of a story for an alternative draft: its id. */
+export type BranchMaker = (request: { storyId: string; actorId: string; fromVersionNumber: number; label: string }) => Promise<string>;
+/** Erases a branch made for a draft that failed. */
+export type BranchEraser = (branchId: string) => Promise<void>;
+
+const MAX_ALTERNATIVES = 4;
 const MAX_ATTEMPTS = 2;
 /** A running generation older than its timeout plus this is a leftover of a crash, not running. */
 const STALE_AFTER_MS = 60_000;
@@ -52,10 +75,14 @@ export class GenerationService {
   private readonly pubsub: LivePubSub;
   readonly config: AiConfig;
 
-  constructor(db: Database, pubsub: LivePubSub, config: AiConfig) {
+  /** how alternative drafts get their branches: absent, `alternatives` is refused */
+  private readonly branches: { make: BranchMaker; erase: BranchEraser } | null;
+
+  constructor(db: Database, pubsub: LivePubSub, config: AiConfig, branches?: { make: BranchMaker; erase: BranchEraser }) {
     this.db = db;
     this.pubsub = pubsub;
     this.config = config;
+    this.branches = branches ?? null;
     this.client = config.apiKey
       ? new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL ?? null, maxRetries: config.maxRetries, timeout: config.timeoutMs })
       : null;
@@ -96,6 +123,15 @@ export class GenerationService {
       throw badInput("inputText", `must be at most ${LIMITS.inputTextBytes} bytes`);
     }
     if (request.model && request.model.length > 100) throw badInput("model", "must be at most 100 characters");
+    const alternatives = request.alternatives ?? null;
+    if (alternatives !== null) {
+      if (!Number.isInteger(alternatives) || alternatives < 1 || alternatives > MAX_ALTERNATIVES) {
+        throw badInput("alternatives", `must be 1 to ${MAX_ALTERNATIVES}`);
+      }
+      // each draft is a new branch: a retry would make new ones, so there is no earlier answer to give
+      if (request.idempotencyKey != null) throw badInput("idempotencyKey", "can't be used with alternatives: each draft makes its own branch");
+      if (!this.branches) throw new StorySparkError("AI_NOT_CONFIGURED", "alternative drafts are not available on this server");
+    }
     const model = this.modelFor(module.name, request.model);
     const identity = { type: "GenerateModule", module: module.name, inputText: request.inputText, model };
 
@@ -128,28 +164,120 @@ export class GenerationService {
       story: { title: story.title, logline: story.logline, genre: story.genre },
       upstream,
     });
-    const generationId = randomUUID();
-    await this.db.prisma.$transaction(async (tx) => {
-      await this.admit(tx, userId);
-      await recordStarted(tx, {
-        id: generationId,
-        userId,
-        storyId: story.id,
-        module,
-        model,
-        messages,
-        inputText: request.inputText,
-        contextVersionNumber: story.activeVersionNumber,
-      });
-    });
+    const context = { userId, storyId: story.id, module, model, messages, inputText: request.inputText, contextVersionNumber: story.activeVersionNumber };
+    if (alternatives !== null) return this.generateAlternatives(context, alternatives);
 
+    const [generationId] = await this.start(context, 1);
+    const { calls, started, messages: sent, outcome, end } = await this.run(context, generationId!, null, async (output) =>
+      runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
+        storyId: story.id,
+        actorId: userId,
+        command: { ...write, output, generation: { id: generationId!, model, promptVersion: PROMPT_VERSION } },
+        expectedRevision: request.expectedRevision ?? null,
+        idempotencyKey: request.idempotencyKey ?? null,
+        requestIdentity: identity,
+      }),
+    );
+    if (outcome.status !== "succeeded") {
+      await this.recordOutcome(generationId!, userId, story.id, module, model, calls, sent, started, outcome).finally(end);
+      throw outcome.failure;
+    }
+    const result = outcome.result;
+    await this.recordOutcome(generationId!, userId, story.id, module, model, calls, sent, started, { status: "succeeded", versionNumber: result.event.activeVersionNumber });
+    end();
+    return { storyId: story.id, event: result.event, replayed: result.replayed, generationId: generationId! };
+  }
+
+  /**
+   * `alternatives` drafts of the module at once, each written to its own new branch of the story
+   * (from the version the prompt was built from), labelled from its generation. Their drafts
+   * stream to the story's moduleDraft with their branch ids. The story itself is not changed; a
+   * draft that fails leaves no branch behind. Admitted as one request of the writer's.
+   */
+  private async generateAlternatives(context: GenerationContext, count: number): Promise<GenerateResult> {
+    const generationIds = await this.start(context, count);
+    const results = await Promise.all(
+      generationIds.map(async (generationId, i): Promise<GeneratedAlternative> => {
+        const label = `${context.module.title} draft ${i + 1} of ${count} (${context.model})`;
+        // the branch is made before the first word streams: its id goes with every draft message
+        const made: { branchId: string | null } = { branchId: null };
+        const { calls, started, messages, outcome, end } = await this.run(context, generationId, () => made.branchId, async (output) => {
+          return runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
+            storyId: made.branchId!,
+            actorId: context.userId,
+            command: {
+              type: "WriteModule",
+              module: context.module.name,
+              inputText: context.inputText,
+              output,
+              versionId: randomUUID(),
+              generation: { id: generationId, model: context.model, promptVersion: PROMPT_VERSION },
+            },
+          });
+        }, async () => {
+          made.branchId = await this.branches!.make({ storyId: context.storyId, actorId: context.userId, fromVersionNumber: context.contextVersionNumber, label });
+        });
+        const { branchId } = made;
+        if (outcome.status === "succeeded") {
+          // written to the branch: it was made
+          const written = { status: "succeeded", versionNumber: outcome.result.event.activeVersionNumber, branchId: branchId! } as const;
+          await this.recordOutcome(generationId, context.userId, context.storyId, context.module, context.model, calls, messages, started, written);
+          end();
+          return { generationId, branchId, versionNumber: written.versionNumber, error: null };
+        }
+        // a draft that failed leaves no branch behind
+        // (were the database away now, the empty branch would stay: the writer can delete it)
+        if (branchId !== null) await this.branches!.erase(branchId).catch(() => undefined);
+        await this.recordOutcome(generationId, context.userId, context.storyId, context.module, context.model, calls, messages, started, outcome).finally(end);
+        return { generationId, branchId: null, versionNumber: null, error: outcome.failure };
+      }),
+    );
+    const succeeded = results.filter((r) => r.branchId !== null);
+    // all failed: the request failed, as one generation's would
+    if (succeeded.length === 0) throw results[0]!.error!;
+    const last = await this.db.prisma.storyEvent.findFirst({ where: { storyId: context.storyId }, orderBy: { seq: "desc" }, select: { id: true, activeVersionNumber: true } });
+    if (!last) throw notFound("story");
+    return { storyId: context.storyId, event: last, replayed: false, generationId: succeeded[0]!.generationId, alternatives: results };
+  }
+
+  /** Admits `count` generations as one request of the writer's and records them as running: their ids. */
+  private async start(context: GenerationContext, count: number): Promise<string[]> {
+    const ids = Array.from({ length: count }, () => randomUUID());
+    await this.db.prisma.$transaction(async (tx) => {
+      await this.admit(tx, context.userId);
+      for (const id of ids) await recordStarted(tx, { ...context, id });
+    });
+    return ids;
+  }
+
+  /**
+   * Runs one generation: streams its draft (with the branch it writes to, if any), validates the
+   * model's answer and hands it to `write`. `prepare` runs first (making the branch).
+   */
+  private async run<T>(
+    context: GenerationContext,
+    generationId: string,
+    branch: (() => string | null) | null,
+    write: (output: JsonObject) => Promise<T>,
+    prepare?: () => Promise<void>,
+  ): Promise<{
+    calls: CompletionResult[];
+    started: number;
+    messages: ProviderMessage[];
+    outcome: { status: "succeeded"; result: T } | { status: "failed" | "cancelled"; failure: StorySparkError; cause: unknown };
+    /** sends the draft's last message: once the outcome is recorded */
+    end: () => void;
+  }> {
+    const { storyId, module, userId, model } = context;
+    // each generation keeps its own copy: a repair attempt adds to it
+    const messages = [...context.messages];
     const started = performance.now();
     const controller = new AbortController();
     this.running.set(generationId, controller);
     const deadline = setTimeout(() => controller.abort("timeout" satisfies StopReason), this.config.timeoutMs);
     const draft = (fields: Partial<ModuleDraft>) =>
-      this.pubsub.publish("moduleDraft", story.id, {
-        storyId: story.id,
+      this.pubsub.publish("moduleDraft", storyId, {
+        storyId,
         generationId,
         module: module.name,
         attempt: 1,
@@ -158,29 +286,22 @@ export class GenerationService {
         done: false,
         error: null,
         actorId: userId,
+        ...(branch ? { branchId: branch() } : {}),
         ...fields,
       });
     const calls: CompletionResult[] = [];
     try {
+      await prepare?.();
       draft({});
       const output = await this.complete(module, model, messages, controller.signal, started, calls, draft);
-      const result = await runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
-        storyId: story.id,
-        actorId: userId,
-        command: { ...write, output, generation: { id: generationId, model, promptVersion: PROMPT_VERSION } },
-        expectedRevision: request.expectedRevision ?? null,
-        idempotencyKey: request.idempotencyKey ?? null,
-        requestIdentity: identity,
-      });
-      await this.recordOutcome(generationId, userId, story.id, module, model, calls, messages, started, { status: "succeeded", result });
-      draft({ text: calls.at(-1)?.text ?? "", done: true, attempt: calls.length });
-      return { storyId: story.id, event: result.event, replayed: result.replayed, generationId };
+      const result = await write(output);
+      const end = () => draft({ text: calls.at(-1)?.text ?? "", done: true, attempt: calls.length });
+      return { calls, started, messages, outcome: { status: "succeeded", result }, end };
     } catch (error) {
       const failure = error instanceof StorySparkError ? error : new StorySparkError("AI_PROVIDER_ERROR", "the generation failed");
       const status = failure.code === "GENERATION_CANCELLED" ? "cancelled" : "failed";
-      await this.recordOutcome(generationId, userId, story.id, module, model, calls, messages, started, { status, failure, cause: error });
-      draft({ done: true, attempt: Math.max(1, calls.length), error: { code: failure.code, message: failure.message } });
-      throw failure;
+      const end = () => draft({ done: true, attempt: Math.max(1, calls.length), error: { code: failure.code, message: failure.message } });
+      return { calls, started, messages, outcome: { status, failure, cause: error }, end };
     } finally {
       clearTimeout(deadline);
       this.running.delete(generationId);
@@ -275,7 +396,7 @@ export class GenerationService {
     messages: ProviderMessage[],
     started: number,
     outcome:
-      | { status: "succeeded"; result: StoryCommandResult }
+      | { status: "succeeded"; versionNumber: number; branchId?: string }
       | { status: "failed" | "cancelled"; failure: StorySparkError; cause: unknown },
   ): Promise<void> {
     const durationMs = Math.round(performance.now() - started);
@@ -297,7 +418,8 @@ export class GenerationService {
           durationMs,
           finishReason: calls.at(-1)?.finishReason ?? null,
           errorCode: outcome.status === "succeeded" ? null : outcome.failure.code,
-          versionNumber: outcome.status === "succeeded" ? outcome.result.event.activeVersionNumber : null,
+          versionNumber: outcome.status === "succeeded" ? outcome.versionNumber : null,
+          branchId: outcome.status === "succeeded" ? (outcome.branchId ?? null) : null,
           finishedAt: new Date(),
         },
       }),
@@ -342,20 +464,20 @@ export class GenerationService {
   }
 }
 
+/** What a generation is asked for, and for whom: the same for each of a request's alternatives. */
+type GenerationContext = {
+  userId: string;
+  storyId: string;
+  module: ModuleDefinition;
+  model: string;
+  messages: readonly ProviderMessage[];
+  inputText: string;
+  /** the story's active version, whose upstream modules the prompt was built from (and alternatives branch from) */
+  contextVersionNumber: number;
+};
+
 /** Recording, at the start: the generation as running, with its provenance (model, prompt, context). */
-async function recordStarted(
-  tx: DbClient,
-  generation: {
-    id: string;
-    userId: string;
-    storyId: string;
-    module: ModuleDefinition;
-    model: string;
-    messages: ProviderMessage[];
-    inputText: string;
-    contextVersionNumber: number;
-  },
-): Promise<void> {
+async function recordStarted(tx: DbClient, generation: GenerationContext & { id: string }): Promise<void> {
   await tx.aiGeneration.create({
     data: {
       id: generation.id,

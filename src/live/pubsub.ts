@@ -36,6 +36,8 @@ export type ModuleDraft = {
   error: { code: string; message: string } | null;
   /** who asked for the generation (absent in messages of servers from before it was sent) */
   actorId?: string | null;
+  /** an alternative draft's branch, which its output is written to (absent otherwise) */
+  branchId?: string | null;
 };
 
 /** One appended comment event (src/eventstore/commentStream.ts): a wake-up for comment feeds. */

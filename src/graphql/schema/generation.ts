@@ -2,11 +2,12 @@
 import { roleInStory } from "../../commands/storyAccess.ts";
 import { builder } from "../builder.ts";
 import type { GraphQLContext } from "../context.ts";
-import { clearLoaders, loadAll, orNotFound, viewerOf } from "../loaders.ts";
+import { clearLoaders, loadAll, orNotFound, versionKey, viewerOf } from "../loaders.ts";
 import { encodeGlobalId, idOf } from "../globalIds.ts";
 import type { AiGeneration } from "../../generated/prisma/client.ts";
 import type { ModuleName } from "../../domain/catalogue.ts";
 import type { ModuleDraft } from "../../live/pubsub.ts";
+import type { GeneratedAlternative } from "../../ai/generations.ts";
 import { storyMessages } from "../../live/storyMessages.ts";
 import { aiUsage, type AiUsageTotals } from "../../analytics/usage.ts";
 import { ModuleNameEnum } from "./storyModule.ts";
@@ -61,7 +62,16 @@ builder.node(GenerationType, {
       description: "Why the model stopped, as the provider said (e.g. stop, length).",
     }),
     errorCode: t.exposeString("errorCode", { nullable: true, description: "The ErrorCode it failed with; null unless it failed or was cancelled." }),
-    versionNumber: t.exposeInt("versionNumber", { nullable: true, description: "The version it made, when it succeeded." }),
+    versionNumber: t.exposeInt("versionNumber", {
+      nullable: true,
+      description: "The version it made, when it succeeded: in `branch` for an alternative draft, else in the story it was asked on.",
+    }),
+    branch: t.field({
+      type: StoryType,
+      nullable: true,
+      description: "An alternative draft's branch (generateModule with `alternatives`), which holds its version; null otherwise, or when the viewer can't see it.",
+      resolve: (g, _args, context) => (g.branchId ? context.loaders.story.load(g.branchId) : null),
+    }),
     createdAt: t.expose("createdAt", { type: "DateTime", description: "When it started." }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true, description: "When it ended; null while it runs." }),
   }),
@@ -142,10 +152,54 @@ const GenerateModuleInput = builder.inputType("GenerateModuleInput", {
       description: `${COMMAND_TERMS.baseVersionNumber} Checked before the model is asked, and again when its output is written.`,
     }),
     idempotencyKey: t.string({ description: COMMAND_TERMS.idempotencyKey }),
+    alternatives: t.int({
+      description:
+        "1 to 4: that many drafts of the module, generated at once, each written to a new branch of the story (from its active version, " +
+        "labelled from its generation) instead of to the story; the story itself is not changed. Their drafts stream to moduleDraft " +
+        "with their `branchId`; merge the one you like (mergeBranch). A draft that fails leaves no branch; the request fails only when " +
+        "all do. Not with idempotencyKey. Each draft's spend is recorded as a generation of this story.",
+    }),
   }),
 });
 
-type Generated = { storyId: string; eventId: string; activeVersionNumber: number; replayed: boolean; generationId: string | null };
+type Generated = {
+  storyId: string;
+  eventId: string;
+  activeVersionNumber: number;
+  replayed: boolean;
+  generationId: string | null;
+  alternatives: GeneratedAlternative[] | null;
+};
+
+const AlternativeDraft = builder.objectRef<GeneratedAlternative>("AlternativeDraft").implement({
+  description: "One of generateModule's alternative drafts: the branch it was written to, or why it failed.",
+  fields: (t) => ({
+    generation: t.field({
+      type: GenerationType,
+      description: "The draft's generation record (its cost, model, prompt).",
+      resolve: async (a, _args, context) => orNotFound(await context.loaders.generation.load(a.generationId), "generation"),
+    }),
+    branch: t.field({
+      type: StoryType,
+      nullable: true,
+      description: "The new branch holding the draft (its label names the draft); null when the draft failed.",
+      resolve: (a, _args, context) => (a.branchId ? context.loaders.story.load(a.branchId) : null),
+    }),
+    version: t.field({
+      type: StoryVersionType,
+      nullable: true,
+      description: "The branch's version the draft made; null when it failed.",
+      resolve: (a, _args, context) =>
+        a.branchId && a.versionNumber !== null ? context.loaders.versionByNumber.load(versionKey(a.branchId, a.versionNumber)) : null,
+    }),
+    error: t.field({
+      type: DraftError,
+      nullable: true,
+      description: "Why the draft failed; null when it succeeded.",
+      resolve: (a) => (a.error ? { code: a.error.code, message: a.error.message } : null),
+    }),
+  }),
+});
 
 const GenerateModulePayload = builder.objectRef<Generated>("GenerateModulePayload").implement({
   description: "Like writeModule's answer, with the generation's record.",
@@ -159,6 +213,12 @@ const GenerateModulePayload = builder.objectRef<Generated>("GenerateModulePayloa
       nullable: true,
       description: "The generation's record; null when replayed from a change that no generation made.",
       resolve: (g, _args, context) => (g.generationId ? context.loaders.generation.load(g.generationId) : null),
+    }),
+    alternatives: t.field({
+      type: [AlternativeDraft],
+      nullable: true,
+      description: "With `alternatives`: each draft, in order (the story, version and event are then the story's own, unchanged); null otherwise.",
+      resolve: (g) => g.alternatives,
     }),
   }),
 });
@@ -193,6 +253,7 @@ builder.mutationFields((t) => ({
         expectedRevision: input.expectedRevision ?? null,
         baseVersionNumber: input.baseVersionNumber ?? null,
         idempotencyKey: input.idempotencyKey ?? null,
+        alternatives: input.alternatives ?? null,
       });
       clearLoaders(context.loaders);
       return {
@@ -201,6 +262,7 @@ builder.mutationFields((t) => ({
         activeVersionNumber: result.event.activeVersionNumber,
         replayed: result.replayed,
         generationId: result.generationId,
+        alternatives: result.alternatives ?? null,
       };
     },
   }),
@@ -248,6 +310,11 @@ const ModuleDraftType = builder.objectRef<ModuleDraft>("ModuleDraft").implement(
       nullable: true,
       description: "Who asked for the generation; null when that user is gone.",
       resolve: (d, _args, context) => (d.actorId ? context.loaders.user.load(d.actorId) : null),
+    }),
+    branchId: t.id({
+      nullable: true,
+      description: "An alternative draft's branch (global Story id), which its output is written to; null for a generation that writes the story itself.",
+      resolve: (d) => (d.branchId ? encodeGlobalId("Story", d.branchId) : null),
     }),
   }),
 });

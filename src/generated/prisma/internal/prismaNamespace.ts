@@ -1868,6 +1868,7 @@ export const AiGenerationScalarFieldEnum = {
   finishReason: 'finishReason',
   errorCode: 'errorCode',
   versionNumber: 'versionNumber',
+  branchId: 'branchId',
   createdAt: 'createdAt',
   finishedAt: 'finishedAt'
 } as const

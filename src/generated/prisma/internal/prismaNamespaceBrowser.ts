@@ -224,6 +224,7 @@ export const AiGenerationScalarFieldEnum = {
   finishReason: 'finishReason',
   errorCode: 'errorCode',
   versionNumber: 'versionNumber',
+  branchId: 'branchId',
   createdAt: 'createdAt',
   finishedAt: 'finishedAt'
 } as const

@@ -64,6 +64,7 @@ export type AiGenerationMinAggregateOutputType = {
   finishReason: string | null
   errorCode: string | null
   versionNumber: number | null
+  branchId: string | null
   createdAt: Date | null
   finishedAt: Date | null
 }
@@ -86,6 +87,7 @@ export type AiGenerationMaxAggregateOutputType = {
   finishReason: string | null
   errorCode: string | null
   versionNumber: number | null
+  branchId: string | null
   createdAt: Date | null
   finishedAt: Date | null
 }
@@ -109,6 +111,7 @@ export type AiGenerationCountAggregateOutputType = {
   finishReason: number
   errorCode: number
   versionNumber: number
+  branchId: number
   createdAt: number
   finishedAt: number
   _all: number
@@ -153,6 +156,7 @@ export type AiGenerationMinAggregateInputType = {
   finishReason?: true
   errorCode?: true
   versionNumber?: true
+  branchId?: true
   createdAt?: true
   finishedAt?: true
 }
@@ -175,6 +179,7 @@ export type AiGenerationMaxAggregateInputType = {
   finishReason?: true
   errorCode?: true
   versionNumber?: true
+  branchId?: true
   createdAt?: true
   finishedAt?: true
 }
@@ -198,6 +203,7 @@ export type AiGenerationCountAggregateInputType = {
   finishReason?: true
   errorCode?: true
   versionNumber?: true
+  branchId?: true
   createdAt?: true
   finishedAt?: true
   _all?: true
@@ -308,6 +314,7 @@ export type AiGenerationGroupByOutputType = {
   finishReason: string | null
   errorCode: string | null
   versionNumber: number | null
+  branchId: string | null
   createdAt: Date
   finishedAt: Date | null
   _count: AiGenerationCountAggregateOutputType | null
@@ -354,6 +361,7 @@ export type AiGenerationWhereInput = {
   finishReason?: Prisma.StringNullableFilter<"AiGeneration"> | string | null
   errorCode?: Prisma.StringNullableFilter<"AiGeneration"> | string | null
   versionNumber?: Prisma.IntNullableFilter<"AiGeneration"> | number | null
+  branchId?: Prisma.UuidNullableFilter<"AiGeneration"> | string | null
   createdAt?: Prisma.DateTimeFilter<"AiGeneration"> | Date | string
   finishedAt?: Prisma.DateTimeNullableFilter<"AiGeneration"> | Date | string | null
 }
@@ -377,6 +385,7 @@ export type AiGenerationOrderByWithRelationInput = {
   finishReason?: Prisma.SortOrderInput | Prisma.SortOrder
   errorCode?: Prisma.SortOrderInput | Prisma.SortOrder
   versionNumber?: Prisma.SortOrderInput | Prisma.SortOrder
+  branchId?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   finishedAt?: Prisma.SortOrderInput | Prisma.SortOrder
 }
@@ -403,6 +412,7 @@ export type AiGenerationWhereUniqueInput = Prisma.AtLeast<{
   finishReason?: Prisma.StringNullableFilter<"AiGeneration"> | string | null
   errorCode?: Prisma.StringNullableFilter<"AiGeneration"> | string | null
   versionNumber?: Prisma.IntNullableFilter<"AiGeneration"> | number | null
+  branchId?: Prisma.UuidNullableFilter<"AiGeneration"> | string | null
   createdAt?: Prisma.DateTimeFilter<"AiGeneration"> | Date | string
   finishedAt?: Prisma.DateTimeNullableFilter<"AiGeneration"> | Date | string | null
 }, "id">
@@ -426,6 +436,7 @@ export type AiGenerationOrderByWithAggregationInput = {
   finishReason?: Prisma.SortOrderInput | Prisma.SortOrder
   errorCode?: Prisma.SortOrderInput | Prisma.SortOrder
   versionNumber?: Prisma.SortOrderInput | Prisma.SortOrder
+  branchId?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   finishedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.AiGenerationCountOrderByAggregateInput
@@ -457,6 +468,7 @@ export type AiGenerationScalarWhereWithAggregatesInput = {
   finishReason?: Prisma.StringNullableWithAggregatesFilter<"AiGeneration"> | string | null
   errorCode?: Prisma.StringNullableWithAggregatesFilter<"AiGeneration"> | string | null
   versionNumber?: Prisma.IntNullableWithAggregatesFilter<"AiGeneration"> | number | null
+  branchId?: Prisma.UuidNullableWithAggregatesFilter<"AiGeneration"> | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"AiGeneration"> | Date | string
   finishedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"AiGeneration"> | Date | string | null
 }
@@ -480,6 +492,7 @@ export type AiGenerationCreateInput = {
   finishReason?: string | null
   errorCode?: string | null
   versionNumber?: number | null
+  branchId?: string | null
   createdAt?: Date | string
   finishedAt?: Date | string | null
 }
@@ -503,6 +516,7 @@ export type AiGenerationUncheckedCreateInput = {
   finishReason?: string | null
   errorCode?: string | null
   versionNumber?: number | null
+  branchId?: string | null
   createdAt?: Date | string
   finishedAt?: Date | string | null
 }
@@ -526,6 +540,7 @@ export type AiGenerationUpdateInput = {
   finishReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   versionNumber?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  branchId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   finishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -549,6 +564,7 @@ export type AiGenerationUncheckedUpdateInput = {
   finishReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   versionNumber?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  branchId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   finishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -572,6 +588,7 @@ export type AiGenerationCreateManyInput = {
   finishReason?: string | null
   errorCode?: string | null
   versionNumber?: number | null
+  branchId?: string | null
   createdAt?: Date | string
   finishedAt?: Date | string | null
 }
@@ -595,6 +612,7 @@ export type AiGenerationUpdateManyMutationInput = {
   finishReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   versionNumber?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  branchId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   finishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -618,6 +636,7 @@ export type AiGenerationUncheckedUpdateManyInput = {
   finishReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   errorCode?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   versionNumber?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  branchId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   finishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -641,6 +660,7 @@ export type AiGenerationCountOrderByAggregateInput = {
   finishReason?: Prisma.SortOrder
   errorCode?: Prisma.SortOrder
   versionNumber?: Prisma.SortOrder
+  branchId?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   finishedAt?: Prisma.SortOrder
 }
@@ -673,6 +693,7 @@ export type AiGenerationMaxOrderByAggregateInput = {
   finishReason?: Prisma.SortOrder
   errorCode?: Prisma.SortOrder
   versionNumber?: Prisma.SortOrder
+  branchId?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   finishedAt?: Prisma.SortOrder
 }
@@ -695,6 +716,7 @@ export type AiGenerationMinOrderByAggregateInput = {
   finishReason?: Prisma.SortOrder
   errorCode?: Prisma.SortOrder
   versionNumber?: Prisma.SortOrder
+  branchId?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   finishedAt?: Prisma.SortOrder
 }
@@ -746,6 +768,7 @@ export type AiGenerationSelect<ExtArgs extends runtime.Types.Extensions.Internal
   finishReason?: boolean
   errorCode?: boolean
   versionNumber?: boolean
+  branchId?: boolean
   createdAt?: boolean
   finishedAt?: boolean
 }, ExtArgs["result"]["aiGeneration"]>
@@ -769,6 +792,7 @@ export type AiGenerationSelectCreateManyAndReturn<ExtArgs extends runtime.Types.
   finishReason?: boolean
   errorCode?: boolean
   versionNumber?: boolean
+  branchId?: boolean
   createdAt?: boolean
   finishedAt?: boolean
 }, ExtArgs["result"]["aiGeneration"]>
@@ -792,6 +816,7 @@ export type AiGenerationSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.
   finishReason?: boolean
   errorCode?: boolean
   versionNumber?: boolean
+  branchId?: boolean
   createdAt?: boolean
   finishedAt?: boolean
 }, ExtArgs["result"]["aiGeneration"]>
@@ -815,11 +840,12 @@ export type AiGenerationSelectScalar = {
   finishReason?: boolean
   errorCode?: boolean
   versionNumber?: boolean
+  branchId?: boolean
   createdAt?: boolean
   finishedAt?: boolean
 }
 
-export type AiGenerationOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "storyId" | "moduleName" | "status" | "model" | "promptVersion" | "messages" | "inputText" | "contextVersionNumber" | "attempts" | "promptTokens" | "completionTokens" | "costUsd" | "durationMs" | "finishReason" | "errorCode" | "versionNumber" | "createdAt" | "finishedAt", ExtArgs["result"]["aiGeneration"]>
+export type AiGenerationOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "storyId" | "moduleName" | "status" | "model" | "promptVersion" | "messages" | "inputText" | "contextVersionNumber" | "attempts" | "promptTokens" | "completionTokens" | "costUsd" | "durationMs" | "finishReason" | "errorCode" | "versionNumber" | "branchId" | "createdAt" | "finishedAt", ExtArgs["result"]["aiGeneration"]>
 
 export type $AiGenerationPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   name: "AiGeneration"
@@ -855,6 +881,10 @@ export type $AiGenerationPayload<ExtArgs extends runtime.Types.Extensions.Intern
      * the version the generation made, once appended
      */
     versionNumber: number | null
+    /**
+     * an alternative draft's branch, the story it wrote `versionNumber` in (`story_id` is the story it was asked on); null otherwise
+     */
+    branchId: string | null
     createdAt: Date
     finishedAt: Date | null
   }, ExtArgs["result"]["aiGeneration"]>
@@ -1298,6 +1328,7 @@ export interface AiGenerationFieldRefs {
   readonly finishReason: Prisma.FieldRef<"AiGeneration", 'String'>
   readonly errorCode: Prisma.FieldRef<"AiGeneration", 'String'>
   readonly versionNumber: Prisma.FieldRef<"AiGeneration", 'Int'>
+  readonly branchId: Prisma.FieldRef<"AiGeneration", 'String'>
   readonly createdAt: Prisma.FieldRef<"AiGeneration", 'DateTime'>
   readonly finishedAt: Prisma.FieldRef<"AiGeneration", 'DateTime'>
 }

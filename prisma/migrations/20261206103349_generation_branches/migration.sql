@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ai_generations" ADD COLUMN     "branch_id" UUID;
