@@ -61,6 +61,8 @@ const LEAST: Record<string, Least> = {
   "Mutation.signUp": "public",
   "Mutation.signIn": "public",
   "Mutation.signOut": "signedIn",
+  "Mutation.exportAccount": "signedIn",
+  "Mutation.deleteAccount": "signedIn",
   "Mutation.createStory": "signedIn",
   "Mutation.importStory": "signedIn",
   "Mutation.acceptInvitation": "invitee",

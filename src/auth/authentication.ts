@@ -44,6 +44,8 @@ export type Authenticated = {
   readonly expiresAt: number;
   /** until when signing out of this device must be remembered (a Supabase session outlives its tokens) */
   readonly revokedUntil: number;
+  /** the token's `iat`, in ms since the epoch */
+  readonly issuedAt: number;
 };
 
 /**
@@ -56,7 +58,7 @@ export async function authenticate(services: AuthServices, token: string): Promi
     const claims = await services.tokens.verify(token);
     if (!claims) return null;
     const user = await userOfLiveToken(db, { userId: claims.userId, tokenId: claims.tokenId, version: claims.version, signedInAt: null });
-    return user && { user, tokenId: claims.tokenId, expiresAt: claims.expiresAt, revokedUntil: claims.expiresAt };
+    return user && { user, tokenId: claims.tokenId, expiresAt: claims.expiresAt, revokedUntil: claims.expiresAt, issuedAt: claims.issuedAt };
   }
   if (!supabase) return null;
   const claims = await supabase.tokens.verify(token);
@@ -70,7 +72,7 @@ export async function authenticate(services: AuthServices, token: string): Promi
     await supabase.users.keepInStep(db, claims);
     user = await userOfLiveToken(db, check);
   }
-  return user && { user, tokenId: claims.tokenId, expiresAt: claims.expiresAt, revokedUntil: claims.revokedUntil };
+  return user && { user, tokenId: claims.tokenId, expiresAt: claims.expiresAt, revokedUntil: claims.revokedUntil, issuedAt: claims.issuedAt };
 }
 
 /**

@@ -18,6 +18,8 @@ export type TokenClaims = {
   readonly version: number;
   /** `exp`, in ms since the epoch */
   readonly expiresAt: number;
+  /** `iat`, in ms since the epoch: how fresh the sign-in is (deleteAccount wants a recent one) */
+  readonly issuedAt: number;
 };
 
 export type IssuedToken = { token: string; expiresAt: number };
@@ -48,10 +50,10 @@ export function createTokenService(options: { secret?: string | undefined; dataD
         algorithms: ["HS256"],
         requiredClaims: ["sub", "exp", "iat", "jti"],
       });
-      const { sub, jti, exp, ver } = payload;
+      const { sub, jti, exp, ver, iat } = payload;
       if (typeof sub !== "string" || !UUID.test(sub) || typeof jti !== "string" || !UUID.test(jti)) return null;
-      if (typeof exp !== "number" || typeof ver !== "number" || !Number.isInteger(ver)) return null;
-      const claims: TokenClaims = { userId: sub, tokenId: jti, version: ver, expiresAt: exp * 1000 };
+      if (typeof exp !== "number" || typeof iat !== "number" || typeof ver !== "number" || !Number.isInteger(ver)) return null;
+      const claims: TokenClaims = { userId: sub, tokenId: jti, version: ver, expiresAt: exp * 1000, issuedAt: iat * 1000 };
       if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
       verified.set(token, claims);
       return claims;

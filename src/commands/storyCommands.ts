@@ -135,6 +135,17 @@ async function executeOnce(db: Database, request: StoryCommandRequest): Promise<
 }
 
 /**
+ * Runs the command in the caller's transaction, under the story's lock: for changes that must
+ * commit with others or not at all (an account's erasure). Announces nothing and remembers no
+ * state: the caller announces after its commit and forgets the story's state (forgetState).
+ */
+export async function executeStoryCommandInTransaction(tx: DbClient, request: StoryCommandRequest): Promise<StoryCommandResult> {
+  const terms = requestTerms({ ...request, requestIdentity: request.requestIdentity ?? request.command });
+  // under the lock the story can't move on between reading and appending: never null
+  return (await decideAndAppend(tx, request, terms, await loadStory(tx, request, terms, { lock: true })))!;
+}
+
+/**
  * The state this process's last write left the story in (./recentStates.ts), when the command
  * can be decided on it: a story the actor is a member of (their role is checked on it, as on any
  * state), no idempotency key to look up, no older version to read, and the revision the request

@@ -22,6 +22,8 @@ export type Viewer = {
   readonly tokenExpiresAt: number;
   /** until when signing out of this device must be remembered: a Supabase session outlives its tokens */
   readonly revokedUntil: number;
+  /** when the token was issued (`iat`), in ms since the epoch: deleteAccount wants a fresh one from a user without a password here */
+  readonly tokenIssuedAt: number;
 };
 
 export type AppServices = {
@@ -78,8 +80,8 @@ export async function verifyViewer(services: AuthServices, authorization: string
   if (token === null) return { viewer: null, tokenRejected: false, user: null };
   const authenticated = await authenticate(services, token);
   if (authenticated === null) return { viewer: null, tokenRejected: true, user: null };
-  const { user, tokenId, expiresAt, revokedUntil } = authenticated;
-  return { viewer: { id: user.id, tokenId, tokenExpiresAt: expiresAt, revokedUntil }, tokenRejected: false, user };
+  const { user, tokenId, expiresAt, revokedUntil, issuedAt } = authenticated;
+  return { viewer: { id: user.id, tokenId, tokenExpiresAt: expiresAt, revokedUntil, tokenIssuedAt: issuedAt }, tokenRejected: false, user };
 }
 
 export async function createContext(services: AppServices, client: ClientInfo): Promise<GraphQLContext> {

@@ -27,6 +27,7 @@ import { corsOf, developmentPolicy, policyPlugins, type ServerPolicy } from "./p
 import { applyServerTimeouts, limitRequestBodies } from "./httpLimits.ts";
 import { GRAPHIQL_OPTIONS, graphiqlRenderer } from "./graphiqlPage.ts";
 import { isStoryExportRequest, serveStoryExport } from "./storyExportRoute.ts";
+import { isAccountExportRequest, serveAccountExport } from "./accountExportRoute.ts";
 import { createLogger, inRequest, logFields, noteOperationName, requestIdFrom, withRequestId, type Logger, type RequestFacts } from "./logger.ts";
 import { createMetrics, METRICS_ENDPOINT } from "./metrics.ts";
 import { createReadiness, READINESS_ENDPOINT, useReadiness } from "./readiness.ts";
@@ -143,6 +144,7 @@ export function createApp(options: AppOptions) {
     const waiting = startup.waitingFor();
     if (waiting !== null && !OPERATIONS_ENDPOINTS.has(pathOf(request))) return answerStarting(response, waiting);
     if (isStoryExportRequest(request)) return serveStoryExport(services, logger, request, response);
+    if (isAccountExportRequest(request)) return serveAccountExport(services, logger, request, response);
     return yoga(request, response);
   }, policy.maxBodyBytes);
   const logged: RequestListener = (request, response) =>

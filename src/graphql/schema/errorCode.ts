@@ -11,7 +11,7 @@ const ERROR_CODES = {
   NOTHING_TO_UNDO: { description: "Undo at version 1." },
   NOTHING_TO_REDO: { description: "Redo with no undo left to redo." },
   EMAIL_TAKEN: { description: "Sign-up with an email that has an account." },
-  INVALID_CREDENTIALS: { description: "Sign-in with a wrong email or password." },
+  INVALID_CREDENTIALS: { description: "Sign-in with a wrong email or password; deleteAccount with a wrong password, or without a fresh token for an account without one." },
   LOCAL_AUTH_DISABLED: {
     description: "Sign-up or sign-in on a server whose accounts are Supabase Auth's (AUTH_MODE=supabase): sign in with Supabase, and send its access token.",
   },

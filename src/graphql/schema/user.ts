@@ -6,6 +6,8 @@ import { loadAll } from "../loaders.ts";
 import type { User } from "../../generated/prisma/client.ts";
 import { signIn, signUp } from "../../auth/accounts.ts";
 import { signOut } from "../../auth/sessions.ts";
+import { FRESH_TOKEN_MS, deleteAccount } from "../../commands/accountCommands.ts";
+import { ACCOUNT_EXPORT_PATHS, accountExportFileName, type AccountExportFormat } from "../../server/accountExportRoute.ts";
 import { PASSWORD_MAX, PASSWORD_MIN } from "../../auth/passwordPolicy.ts";
 import { storiesConnection, StoryConnection } from "./story.ts";
 import { PAGE_ARGUMENTS } from "./paging.ts";
@@ -125,6 +127,78 @@ builder.mutationFields((t) => ({
       const { viewer } = context;
       await signOut(context.db, { userId: viewer.id, tokenId: viewer.tokenId, revokedUntil: viewer.revokedUntil }, allDevices);
       return { allDevices };
+    },
+  }),
+}));
+
+const AccountExportFormatEnum = builder.enumType("AccountExportFormat", {
+  description: "What a writer's own data is downloaded as.",
+  values: {
+    JSON: { value: "JSON", description: "One JSON document: the account, memberships, comments elsewhere, generations, and every owned story's export under `stories`." },
+    ZIP: { value: "ZIP", description: "A ZIP: `account.json`, and `stories/<title>-<id>.json` per owned story, each the story's own JSON export." },
+  } as const,
+});
+
+const ExportAccountInput = builder.inputType("ExportAccountInput", {
+  description: "How to download the viewer's data.",
+  fields: (t) => ({
+    format: t.field({ type: AccountExportFormatEnum, required: true, description: "JSON or ZIP." }),
+  }),
+});
+
+const AccountExportDownload = builder.objectRef<{ format: AccountExportFormat }>("AccountExportDownload").implement({
+  description:
+    "Where the viewer's data is downloaded: GET `path` on this server with the same `Authorization: Bearer <token>` header (never " +
+    "the token in the URL). The body is streamed as it is read, as of the moment the download begins.",
+  fields: (t) => ({
+    format: t.field({ type: AccountExportFormatEnum, description: "The format asked for.", resolve: (d) => d.format }),
+    path: t.string({ description: "The path to GET, e.g. `/account/export.zip`.", resolve: (d) => ACCOUNT_EXPORT_PATHS[d.format] }),
+    method: t.string({ description: "Always GET.", resolve: () => "GET" }),
+    filename: t.string({ description: "The name the file is saved under.", resolve: (d) => accountExportFileName(d.format) }),
+    mimeType: t.string({ description: "application/json or application/zip.", resolve: (d) => (d.format === "ZIP" ? "application/zip" : "application/json") }),
+  }),
+});
+
+const DeleteAccountInput = builder.inputType("DeleteAccountInput", {
+  description: "Proof that the account's owner asks.",
+  fields: (t) => ({
+    password: t.string({
+      description:
+        "The account's password: required for an account that has one. A Supabase Auth user (no password here) sends instead a token " +
+        `issued within the last ${FRESH_TOKEN_MS / 60_000} minutes (sign in again first).`,
+    }),
+  }),
+});
+
+const DeleteAccountPayload = builder.objectRef<{ erasedStories: number; anonymisedStories: number }>("DeleteAccountPayload").implement({
+  description: "What the erasure did.",
+  fields: (t) => ({
+    deleted: t.boolean({ description: "Always true: the account is gone.", resolve: () => true }),
+    erasedStories: t.exposeInt("erasedStories", { description: "The stories the user owned, erased for good." }),
+    anonymisedStories: t.exposeInt("anonymisedStories", { description: "Others' stories the user left, where their comments lost their text and their actions an author." }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  exportAccount: t.withAuth({ signedIn: true }).field({
+    type: AccountExportDownload,
+    description:
+      "Where to download everything of the viewer's: every story they own (full log, versions, comments), generations' provenance, " +
+      "their account, memberships and comments in others' stories. Stories shared with them are not theirs to take: not included.",
+    args: { input: t.arg({ type: ExportAccountInput, required: true, description: "The format." }) },
+    resolve: (_root, { input }) => ({ format: input.format }),
+  }),
+  deleteAccount: t.withAuth({ signedIn: true }).field({
+    type: DeleteAccountPayload,
+    description:
+      "Erases the viewer's account for good: the user, every story they own with its history, their sessions, generations and error " +
+      "logs. In others' stories they leave, their pending invitations are declined, their comments lose their text, and they are named " +
+      "by an anonymous id. Spend and usage figures stay, under that anonymous id. INVALID_CREDENTIALS for a wrong password (or a " +
+      `token older than ${FRESH_TOKEN_MS / 60_000} minutes for an account without one); throttled as signIn is. Every token of the user is refused afterwards.`,
+    args: { input: t.arg({ type: DeleteAccountInput, required: true, description: "The password, when the account has one." }) },
+    resolve: async (_root, { input }, context) => {
+      const { viewer } = context;
+      return deleteAccount(context, { userId: viewer.id, tokenIssuedAt: viewer.tokenIssuedAt, password: input.password ?? null, address: context.client.address });
     },
   }),
 }));
