@@ -31,6 +31,7 @@ const TABLES = [
   "permissions", // the roles members hold
   "revoked_tokens",
   "stories",
+  "story_branches", // where each branch was made from (issue 14)
   "story_comment_events",
   "story_comments",
   "story_contents",

@@ -98,6 +98,10 @@ const LEAST: Record<string, Least> = {
   "Mutation.clearPresence": "viewer",
   "Subscription.storyActivity": "viewer",
   "Subscription.storyPresence": "viewer",
+  "Query.compareBranches": "viewer",
+  "Query.previewMerge": "viewer",
+  "Mutation.createBranch": "editor",
+  "Mutation.mergeBranch": "editor",
 };
 
 const RoleAddComment = graphql(`
@@ -129,6 +133,19 @@ const RoleStoryActivity = graphql(`
 `);
 const RoleStoryPresence = graphql(`
   subscription RoleStoryPresence($storyId: ID!) { storyPresence(storyId: $storyId) { members { module } } }
+`);
+
+const RoleCompareBranches = graphql(`
+  query RoleCompareBranches($a: ID!, $b: ID!) { compareBranches(a: $a, b: $b) { base { versionNumber } } }
+`);
+const RolePreviewMerge = graphql(`
+  query RolePreviewMerge($branchId: ID!, $intoStoryId: ID!) { previewMerge(branchId: $branchId, intoStoryId: $intoStoryId) { hasConflicts } }
+`);
+const RoleCreateBranch = graphql(`
+  mutation RoleCreateBranch($input: CreateBranchInput!) { createBranch(input: $input) { story { id } } }
+`);
+const RoleMergeBranch = graphql(`
+  mutation RoleMergeBranch($input: MergeBranchInput!) { mergeBranch(input: $input) { version { number } } }
 `);
 
 const MEMBER_ROLES = ["viewer", "commenter", "editor"] as const;
@@ -213,6 +230,12 @@ const OPERATIONS: Record<string, Operation> = {
   "Mutation.reopenComment": { run: (f, token) => server.request(RoleReopenComment, { input: { commentId: f.commentId } }, token) },
   "Mutation.setPresence": { run: (f, token) => server.request(RoleSetPresence, { input: { storyId: f.storyId, module: "WORLD_SEED" } }, token) },
   "Mutation.clearPresence": { run: (f, token) => server.request(RoleClearPresence, { input: { storyId: f.storyId } }, token) },
+  // a story with itself: past the role checks, the answer is BAD_USER_INPUT (not one family's two stories)
+  "Query.compareBranches": { run: (f, token) => server.request(RoleCompareBranches, { a: f.storyId, b: f.storyId }, token) },
+  "Query.previewMerge": { run: (f, token) => server.request(RolePreviewMerge, { branchId: f.storyId, intoStoryId: f.storyId }, token) },
+  // a branch is a story of its own: the story's revision stays
+  "Mutation.createBranch": { run: (f, token) => server.request(RoleCreateBranch, { input: { storyId: f.storyId, label: "what if" } }, token) },
+  "Mutation.mergeBranch": { run: (f, token) => server.request(RoleMergeBranch, { input: { branchId: f.storyId, intoStoryId: f.storyId } }, token) },
 };
 
 beforeAll(async () => {

@@ -8,7 +8,9 @@
 // command (in batches for a long log), and announced; anything invalid is BAD_USER_INPUT naming
 // the event's seq and the field, and nothing is stored. Membership events (invitations, members,
 // ownership) are left out: the imported story is the importer's alone, and its log is numbered
-// again without them.
+// again without them. A branch's export (its log begins with BranchCreated) is refused: a branch
+// is a story made from another the importer may not have; a BranchMerged is re-run as the merge
+// of the same content (the branch it names is a record, not read).
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { MODULES } from "../domain/catalogue.ts";
@@ -63,6 +65,14 @@ const PAYLOADS = {
   ChangeReapplied: z.object({ change: z.number().int(), version: versionRef }),
   VersionRestored: z.object({ restoredNumber: z.number().int(), version: versionRef }),
   VersionLabeled: z.object({ number: z.number().int(), label: text.nullable() }),
+  // refused before its payload is read (a branch is not imported)
+  BranchCreated: z.object({}),
+  BranchMerged: z.object({
+    branch: z.object({ storyId: z.uuid(), versionNumber: z.number().int().positive() }),
+    base: z.object({ storyId: z.uuid(), versionNumber: z.number().int().positive() }),
+    modules: z.array(z.object({ module: text, output: z.record(z.string(), z.unknown()).nullable(), inputText: text.nullable() })).max(MODULES.length),
+    version: versionRef,
+  }),
 } satisfies Record<Exclude<StoryEventData["type"], MembershipEventData["type"]>, z.ZodType>;
 
 type Payloads = { [K in keyof typeof PAYLOADS]: z.infer<(typeof PAYLOADS)[K]> };
@@ -81,6 +91,9 @@ export async function importStory(services: CommandServices, ownerId: string, da
     const where = `data.events[seq ${exported.seq}]`;
     if (exported.seq !== i + 1) throw badInput(`${where}.seq`, `must be ${i + 1}: the log starts at 1 and has no gaps`);
     if (isMembershipEvent(exported.type)) continue;
+    if (exported.type === "BranchCreated") {
+      throw badInput(`${where}.type`, "a branch's export can't be imported (its log begins with BranchCreated): export the story it was made from, or merge the branch into it first");
+    }
     const imported = importedEvent(exported, where);
     if ((i === 0) !== (imported.type === "StoryCreated")) throw badInput(`${where}.type`, "the log must start with StoryCreated, once");
 
@@ -122,7 +135,7 @@ function importedEvent(exported: z.infer<typeof exportedLog>["events"][number], 
 
 /** The event `decide` makes from the command behind the imported one; it must say what the log says. */
 function replayed(imported: ImportedEvent, state: StoryState, ownerId: string, where: string): StoryEventData {
-  const command = commandOf(imported, ownerId);
+  const command = commandOf(imported, ownerId, state);
   let decided: StoryEventData[];
   try {
     decided = decide(command, state);
@@ -141,7 +154,7 @@ function replayed(imported: ImportedEvent, state: StoryState, ownerId: string, w
   return event;
 }
 
-function commandOf(event: ImportedEvent, ownerId: string): StoryCommand {
+function commandOf(event: ImportedEvent, ownerId: string, state: StoryState): StoryCommand {
   const versionId = randomUUID();
   switch (event.type) {
     case "StoryCreated": {
@@ -167,6 +180,13 @@ function commandOf(event: ImportedEvent, ownerId: string): StoryCommand {
       return { type: "RestoreVersion", number: event.payload.restoredNumber, versionId };
     case "VersionLabeled":
       return { type: "LabelVersion", number: event.payload.number, label: event.payload.label };
+    case "BranchCreated":
+      throw new Error("a branch's export is refused before its events are re-run");
+    case "BranchMerged": {
+      // the merge as it was applied: its modules written whole onto the active version
+      const p = event.payload;
+      return { type: "MergeBranch", branch: p.branch, base: p.base, modules: p.modules, versionId, baseVersionNumber: state.activeVersionNumber };
+    }
   }
 }
 

@@ -107,7 +107,7 @@ async function executeOnce(db: Database, request: StoryCommandRequest): Promise<
     const appendImport = async (tx: DbClient) => (await decideAndAppend(tx, request, terms, { state: initialState(storyId), earlier: null }))!;
     return remember(db, await inAppendTransaction(db, storyId, appendImport, IMPORT_TRANSACTION_OPTIONS));
   }
-  if (command.type === "CreateStory") return remember(db, (await decideAndAppend(db.prisma, request, terms, { state: initialState(storyId), earlier: null }))!);
+  if (command.type === "CreateStory" || command.type === "CreateBranch") return remember(db, (await decideAndAppend(db.prisma, request, terms, { state: initialState(storyId), earlier: null }))!);
 
   const remembered = rememberedState(db, request, terms);
   if (remembered) {
@@ -374,5 +374,7 @@ export async function eraseStory(tx: DbClient, storyId: string): Promise<void> {
   await tx.storyEvent.deleteMany({ where: { storyId } });
   await deleteStoryComments(tx, storyId);
   await tx.storyContent.deleteMany({ where: { storyId } });
+  // its branches stay, stories of their own: they only lose their parent (branchOf.story is null)
+  await tx.storyBranch.deleteMany({ where: { storyId } });
   await tx.story.delete({ where: { id: storyId } });
 }

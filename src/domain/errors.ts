@@ -21,6 +21,7 @@ export type ErrorCode =
   | "FORBIDDEN"
   | "MODULE_CONFLICT"
   | "UNDO_CONFLICT"
+  | "MERGE_CONFLICT"
   | "SERVICE_UNAVAILABLE";
 
 export class StorySparkError extends Error {

@@ -143,6 +143,9 @@ export const LEAST_ROLE = {
   Redo: ["editor", "redo"],
   RestoreVersion: ["editor", "restoring a version"],
   LabelVersion: ["editor", "labeling a version"],
+  // the creator's role in the parent is checked by the handler: the branch is a new story
+  CreateBranch: null,
+  MergeBranch: ["editor", "merging a branch"],
   ImportLog: null,
   InviteCollaborator: ["owner", "inviting collaborators"],
   AcceptInvitation: null,

@@ -28,6 +28,7 @@ import {
   type MembershipEventData,
   type MembershipState,
 } from "./membership.ts";
+import type { Role } from "./roles.ts";
 import { emptied, pushed, stackOf, topOf, withoutTop, type MemberStacks } from "./memberStacks.ts";
 
 export type { StoryVersionState } from "./versionHistory.ts";
@@ -65,10 +66,50 @@ export type StoryEventData =
   | { type: "ChangeReapplied"; payload: { change: number; version: VersionRef } }
   | { type: "VersionRestored"; payload: { restoredNumber: number; version: VersionRef } }
   | { type: "VersionLabeled"; payload: { number: number; label: string | null } }
+  /**
+   * The first event of a branch (instead of StoryCreated): a new story made from version
+   * `parent.versionNumber` of story `parent.storyId`, whose version 1 holds that version's content
+   * (whole, in the payload) and whose members are the parent's then, the creator as owner.
+   */
+  | {
+      type: "BranchCreated";
+      payload: {
+        ownerId: string;
+        title: string;
+        logline: string | null;
+        genre: string | null;
+        label: string;
+        parent: BranchParent;
+        version: VersionRef;
+        moduleIds: ModuleIds;
+        content: BranchContent;
+        members: readonly BranchMember[];
+      };
+    }
+  /**
+   * A branch merged into this story: one new version, the active one with the modules the merge
+   * changes as `modules` gives them (whole). `branch` names the branch and the version of it
+   * merged, `base` the version the three-way merge took as common ancestor.
+   */
+  | {
+      type: "BranchMerged";
+      payload: { branch: VersionOf; base: VersionOf; modules: readonly MergedModule[]; version: VersionRef };
+    }
   // membership: who may do what (./membership.ts)
   | MembershipEventData;
 
 export type StoryEventType = StoryEventData["type"];
+
+/** A version of some story. */
+export type VersionOf = { readonly storyId: string; readonly versionNumber: number };
+/** The story and version a branch was made from. */
+export type BranchParent = VersionOf & { readonly versionId: string };
+/** Each module's output and input text, whole. */
+export type BranchContent = { readonly [K in SnapshotKey]: { readonly output: JsonObject | null; readonly inputText: string | null } };
+export type BranchMember = { readonly userId: string; readonly role: Role };
+export type MergedModule = { readonly module: ModuleName; readonly output: JsonObject | null; readonly inputText: string | null };
+/** What a story knows of being a branch: made from which version, under what label, by whom and when. */
+export type BranchOrigin = BranchParent & { readonly label: string; readonly createdBy: string; readonly createdAt: Date };
 
 /** Bumped when an event type's payload changes shape; old events are upcast on read. */
 export const EVENT_SCHEMA_VERSION = 1;
@@ -96,6 +137,30 @@ export type StoryCommand =
   | { type: "Redo"; actorId: string; versionId: string; baseVersionNumber?: number | null }
   | { type: "RestoreVersion"; number: number; versionId: string; baseVersionNumber?: number | null }
   | { type: "LabelVersion"; number: number; label: string | null }
+  /** `content` and `members` as the parent holds them when the branch is made (the handler checks who may) */
+  | {
+      type: "CreateBranch";
+      ownerId: string;
+      label: string;
+      parent: BranchParent;
+      title: string;
+      logline: string | null;
+      genre: string | null;
+      parentOwnerId: string;
+      content: BranchContent;
+      members: readonly BranchMember[];
+      versionId: string;
+      moduleIds: ModuleIds;
+    }
+  /** `modules`: those whose content the merge changes, as computed on version `baseVersionNumber` */
+  | {
+      type: "MergeBranch";
+      branch: VersionOf;
+      base: VersionOf;
+      modules: readonly { module: string; output: unknown; inputText: string | null }[];
+      versionId: string;
+      baseVersionNumber: number;
+    }
   // membership: who may do what (./membership.ts)
   | MembershipCommand;
 
@@ -130,6 +195,8 @@ export type StoryState = MembershipState & {
   readonly moduleUpdatedAt: { readonly [K in SnapshotKey]: Date };
   /** who made the change that gave each module its content: the actor of the event, as with moduleUpdatedAt */
   readonly moduleUpdatedBy: { readonly [K in SnapshotKey]: string };
+  /** null unless the story is a branch (its log begins with BranchCreated) */
+  readonly branchOf: BranchOrigin | null;
 };
 
 const EPOCH = new Date(0);
@@ -156,6 +223,7 @@ export function initialState(storyId: string): StoryState {
     moduleIds: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as ModuleIds,
     moduleUpdatedAt: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, EPOCH])) as unknown as StoryState["moduleUpdatedAt"],
     moduleUpdatedBy: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as StoryState["moduleUpdatedBy"],
+    branchOf: null,
   };
 }
 
@@ -213,6 +281,10 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
       },
     ];
   }
+  if (command.type === "CreateBranch") {
+    if (state.exists) throw new StorySparkError("BAD_USER_INPUT", "story already exists", { field: "id" });
+    return [decideBranch(command)];
+  }
   if (!state.exists) throw new StorySparkError("NOT_FOUND", "story not found");
   if (isMembershipCommand(command)) return decideMembership(command, state);
   const nextVersion = (id: string): VersionRef => ({ id, number: state.versions.latestNumber + 1 });
@@ -253,9 +325,68 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
       if (label !== null && label.length > LIMITS.labelChars) throw badInput("label", `must be at most ${LIMITS.labelChars} characters`);
       return [{ type: "VersionLabeled", payload: { number: command.number, label } }];
     }
+    case "MergeBranch":
+      return [decideMerge(state, command, nextVersion(command.versionId))];
     default:
       return assertNever(command);
   }
+}
+
+// ---------------------------------------------------------------- branches and merges
+
+/**
+ * A branch begins with its parent's version as it is: the content is not checked again (it was
+ * when written). Members as in the parent, but the creator owns the branch, and the parent's
+ * owner, if someone else, edits it.
+ */
+function decideBranch(command: Extract<StoryCommand, { type: "CreateBranch" }>): StoryEventData & { type: "BranchCreated" } {
+  const label = checkText("label", command.label).trim();
+  if (label.length === 0) throw badInput("label", "must not be empty");
+  if (label.length > LIMITS.labelChars) throw badInput("label", `must be at most ${LIMITS.labelChars} characters`);
+  const members = new Map<string, Role>();
+  members.set(command.ownerId, "owner");
+  for (const member of command.members) {
+    if (member.userId === command.ownerId) continue;
+    members.set(member.userId, member.userId === command.parentOwnerId || member.role === "owner" ? "editor" : member.role);
+  }
+  if (command.parentOwnerId !== command.ownerId) members.set(command.parentOwnerId, "editor");
+  return {
+    type: "BranchCreated",
+    payload: {
+      ownerId: command.ownerId,
+      title: command.title,
+      logline: command.logline,
+      genre: command.genre,
+      label,
+      parent: command.parent,
+      version: { id: command.versionId, number: 1 },
+      moduleIds: command.moduleIds,
+      content: command.content,
+      members: [...members].map(([userId, role]) => ({ userId, role })),
+    },
+  };
+}
+
+/**
+ * A merge writes each module it changes whole, each output checked against its module's schema
+ * (two valid outputs merged may not be one: too many items), and is refused with MODULE_CONFLICT
+ * when one of those modules changed after the version the merge was computed on.
+ */
+function decideMerge(state: StoryState, command: Extract<StoryCommand, { type: "MergeBranch" }>, version: VersionRef): StoryEventData {
+  const modules: MergedModule[] = [];
+  for (const given of command.modules) {
+    const module = checkModule(given.module);
+    try {
+      const output = given.output === null ? null : checkOutput(module, given.output);
+      modules.push({ module: module.name, output, inputText: checkInputText(given.inputText) });
+    } catch (error) {
+      if (!(error instanceof StorySparkError) || error.code !== "BAD_USER_INPUT") throw error;
+      const field = `${module.name}.${String(error.extensions.field ?? "output")}`;
+      throw new StorySparkError("BAD_USER_INPUT", `the merged ${module.title} does not fit the module: ${error.message}`, { field, module: module.name });
+    }
+  }
+  checkBase(state, command.baseVersionNumber, modules.map((m) => snapshotKeyOf(m.module)));
+  return { type: "BranchMerged", payload: { branch: command.branch, base: command.base, modules, version } };
 }
 
 function decideDetails(details: StoryDetails): StoryEventData[] {
@@ -456,6 +587,37 @@ function evolveStory(state: StoryState, event: RecordedStoryEvent): StoryState {
         moduleUpdatedAt: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, at])) as unknown as StoryState["moduleUpdatedAt"],
         moduleUpdatedBy: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, version.authorId])) as unknown as StoryState["moduleUpdatedBy"],
       };
+    }
+    case "BranchCreated": {
+      const p = event.payload;
+      const created = evolveStory(state, {
+        ...event,
+        type: "StoryCreated",
+        payload: { ownerId: p.ownerId, title: p.title, logline: p.logline, genre: p.genre, version: p.version, moduleIds: p.moduleIds },
+      });
+      const first = activeVersion(created);
+      const outputs = Object.fromEntries(SNAPSHOT_KEYS.map((key) => [key, p.content[key].output])) as unknown as VersionOutputs;
+      const inputs = Object.fromEntries(SNAPSHOT_KEYS.map((key) => [key, p.content[key].inputText])) as unknown as ModuleInputs;
+      const members = new Map(p.members.map((m) => [m.userId, m.role]));
+      const invitedBy = (userId: string) => (userId === p.ownerId ? null : p.ownerId);
+      return {
+        ...created,
+        versions: state.versions.append({ ...first, outputs, inputs }),
+        members,
+        memberRecords: new Map(p.members.map((m) => [m.userId, { invitedBy: invitedBy(m.userId), since: at, updatedAt: at }])),
+        branchOf: { ...p.parent, label: p.label, createdBy: event.actorId ?? p.ownerId, createdAt: at },
+      };
+    }
+    case "BranchMerged": {
+      const active = activeVersion(state);
+      const outputs = { ...active.outputs };
+      const inputs = { ...active.inputs };
+      for (const m of event.payload.modules) {
+        const key = snapshotKeyOf(m.module);
+        outputs[key] = m.output;
+        inputs[key] = m.inputText;
+      }
+      return newChange(base, event, actor, event.payload.version, { outputs, inputs, generationId: null });
     }
     case "StoryDetailsChanged": {
       const p = event.payload;

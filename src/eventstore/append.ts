@@ -8,6 +8,7 @@ import { StorySparkError } from "../domain/errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { NewStoryPlan, ProjectionPlan, StoryChangePlan } from "../projection/projectionPlan.ts";
 import {
+  BRANCH_COLUMNS,
   COLLABORATOR_COLUMNS,
   COLLABORATOR_KEY_COLUMNS,
   CONTENT_COLUMNS,
@@ -54,7 +55,8 @@ function newStoryStatement(events: readonly StoryEventRow[], plan: NewStoryPlan)
          story AS (${insertRows("stories", STORY_COLUMNS, [plan.story])}),
          modules AS (${insertRows("story_modules", MODULE_COLUMNS, plan.modules)}),
          collaborators AS (${insertRows("collaborators", COLLABORATOR_COLUMNS, plan.collaborators)}),
-         invitations AS (${insertRows("story_invitations", INVITATION_COLUMNS, plan.invitations)})
+         invitations AS (${insertRows("story_invitations", INVITATION_COLUMNS, plan.invitations)}),
+         branches AS (${insertRows("story_branches", BRANCH_COLUMNS, plan.branches)})
     ${insertRows("story_versions", VERSION_COLUMNS, plan.versions)}`;
 }
 

@@ -5,7 +5,7 @@ import { notFound } from "../domain/errors.ts";
 import type { Database } from "../database/connect.ts";
 import type { DbClient } from "../database/types.ts";
 import { retryingLostConnections } from "../database/connectionErrors.ts";
-import type { AiGeneration, Metadata, Story, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
+import type { AiGeneration, Metadata, Story, StoryBranch, StoryModule, StoryVersion, User } from "../generated/prisma/client.ts";
 import { toStoredEvents, type StoredEvent } from "../eventstore/eventStore.ts";
 import { readVersionContents } from "../history/versionContent.ts";
 import type { VersionContent } from "../history/versionDiff.ts";
@@ -161,6 +161,18 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
       return grouped(keys, rows, (m) => JSON.stringify([m.parentType, m.parentId]));
     }),
     ...createCommentLoaders(prisma, ownedRows),
+    /** where each of the viewer's stories was branched from; null for a story that is no branch */
+    branchOrigin: new DataLoader<string, StoryBranch | null>(async (ids) =>
+      byKey(ids, await ownedRows(await prisma.storyBranch.findMany({ where: { storyId: { in: [...ids] } } })), (b) => b.storyId),
+    ),
+    /** each story's direct branches the viewer is a member of, oldest first */
+    branchesOf: new DataLoader<string, StoryBranch[]>(async (ids) =>
+      grouped(
+        ids,
+        await ownedRows(await prisma.storyBranch.findMany({ where: { branchParentId: { in: [...ids] } }, orderBy: [{ createdAt: "asc" }, { storyId: "asc" }] })),
+        (b) => b.branchParentId,
+      ),
+    ),
   };
 }
 

@@ -165,6 +165,16 @@ function describeEvent(event: StoryExport["events"][number] | undefined): string
       return `Cleared ${moduleTitle()}`;
     case "VersionRestored":
       return typeof payload["restoredNumber"] === "number" ? `Restored version ${payload["restoredNumber"]}` : "Restored a version";
+    case "BranchCreated": {
+      const parent = payload["parent"] as { versionNumber?: unknown } | undefined;
+      const label = typeof payload["label"] === "string" ? ` “${literal(oneLine(payload["label"]))}”` : "";
+      return typeof parent?.versionNumber === "number" ? `Branch${label} made from version ${parent.versionNumber} of another story` : `Branch${label} made`;
+    }
+    case "BranchMerged": {
+      const branch = payload["branch"] as { versionNumber?: unknown } | undefined;
+      const modules = Array.isArray(payload["modules"]) ? payload["modules"].length : 0;
+      return `Merged version ${typeof branch?.versionNumber === "number" ? branch.versionNumber : "?"} of a branch (${modules} module${modules === 1 ? "" : "s"} changed)`;
+    }
     default:
       return literal(oneLine(event.type));
   }

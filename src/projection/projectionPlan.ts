@@ -19,6 +19,8 @@ import {
   type StoryModuleRow,
   type StoryRow,
   type StoryVersionRow,
+  branchRows,
+  type StoryBranchRow,
 } from "./storyRows.ts";
 
 /** A story that did not exist: all its rows, inserted. */
@@ -33,6 +35,8 @@ export type NewStoryPlan = {
   /** its members: the owner, at first */
   collaborators: CollaboratorRow[];
   invitations: InvitationRow[];
+  /** its story_branches row, when it is a branch */
+  branches: StoryBranchRow[];
 };
 
 /** A change to a story: its row updated, the modules whose content changed, new versions inserted, labels set. */
@@ -110,5 +114,6 @@ export function planNewStory(state: StoryState): NewStoryPlan {
     contents: newContent(state, versions),
     collaborators: collaboratorRows(state),
     invitations: invitationRows(state),
+    branches: branchRows(state),
   };
 }

@@ -10,6 +10,7 @@ import { projectStreams } from "./bulkInsert.ts";
 import { StoryCatchUp } from "./catchUp.ts";
 import { readStreamsInBulk } from "./logReader.ts";
 import { rebuildCommentTable } from "./commentProjection.ts";
+import { rebuildBranchTable } from "./branchProjection.ts";
 import { createNewTables, dropNewTables, finishNewTables, NEW_READ_TABLES, swapInNewTables } from "./shadowTables.ts";
 
 export type Progress = (done: { streams: number; events: number }, total: { streams: number; events: number }) => void;
@@ -34,6 +35,8 @@ export type RebuildResult = {
   swapRetries: number;
   /** the comment streams folded into story_comments */
   comments: { streams: number; events: number };
+  /** the branches' rows (story_branches) projected again from their BranchCreated events */
+  branches: number;
 };
 
 /** Catch-up rounds before the swap: each one shorter than the last while writers go on. */
@@ -55,11 +58,14 @@ export async function rebuildReadTables(db: Database, onProgress: Progress = () 
   return holdingRebuildLease(db, async () => {
     const result = await rebuildStoryTables(db, onProgress, options);
     // comments live in streams of their own (./commentProjection.ts): their table after the stories'
-    return { ...result, comments: await rebuildCommentTable(db) };
+    const comments = await rebuildCommentTable(db);
+    // branches' rows: in place too, from their first events (./branchProjection.ts)
+    const { branches } = await rebuildBranchTable(db);
+    return { ...result, comments, branches };
   });
 }
 
-async function rebuildStoryTables(db: Database, onProgress: Progress, options: RebuildOptions): Promise<Omit<RebuildResult, "comments">> {
+async function rebuildStoryTables(db: Database, onProgress: Progress, options: RebuildOptions): Promise<Omit<RebuildResult, "comments" | "branches">> {
   return withBulkConnection(db, async (connection) => {
       await createNewTables(connection);
       try {

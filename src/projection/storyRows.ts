@@ -84,6 +84,32 @@ export type InvitationRow = {
   acceptedBy: string | null;
 };
 
+/** A branch's origin (story_branches), projected from its BranchCreated event. */
+export type StoryBranchRow = {
+  storyId: string;
+  branchParentId: string;
+  parentVersionNumber: number;
+  branchLabel: string;
+  createdBy: string;
+  createdAt: Date;
+};
+
+/** The story's story_branches row: one for a branch, none for a story created as such. */
+export function branchRows(state: StoryState): StoryBranchRow[] {
+  const origin = state.branchOf;
+  if (!state.exists || origin === null) return [];
+  return [
+    {
+      storyId: state.id,
+      branchParentId: origin.storyId,
+      parentVersionNumber: origin.versionNumber,
+      branchLabel: origin.label,
+      createdBy: origin.createdBy,
+      createdAt: origin.createdAt,
+    },
+  ];
+}
+
 export function collaboratorRow(state: StoryState, userId: string): CollaboratorRow {
   const role = state.members.get(userId);
   const record = state.memberRecords.get(userId);

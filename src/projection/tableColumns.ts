@@ -7,7 +7,7 @@
 import { Prisma } from "../generated/prisma/client.ts";
 import type { ContentRow } from "../domain/content.ts";
 import type { StoryEventRow } from "../eventstore/eventStore.ts";
-import type { CollaboratorRow, InvitationRow, StoryModuleRow, StoryRow, StoryVersionRow } from "./storyRows.ts";
+import type { CollaboratorRow, InvitationRow, StoryBranchRow, StoryModuleRow, StoryRow, StoryVersionRow } from "./storyRows.ts";
 
 /** Every table a statement is built for: the live tables and the ones rebuild fills beside them. */
 export type TableName =
@@ -25,7 +25,9 @@ export type TableName =
   | "story_comment_events"
   | "story_comments"
   | "collaborators_rebuild"
-  | "story_invitations_rebuild";
+  | "story_invitations_rebuild"
+  // branches: projected from BranchCreated, rebuilt in place (./branchProjection.ts)
+  | "story_branches";
 
 /** The SQL type a field of this TypeScript type is read back as from JSON. */
 type SqlTypeOf<T> = [NonNullable<T>] extends [Date]
@@ -138,6 +140,15 @@ export const INVITATION_COLUMNS: ColumnMap<InvitationRow> = {
   status: ["status", "text"],
   respondedAt: ["responded_at", "timestamptz"],
   acceptedBy: ["accepted_by", "uuid"],
+};
+
+export const BRANCH_COLUMNS: ColumnMap<StoryBranchRow> = {
+  storyId: ["story_id", "uuid"],
+  branchParentId: ["branch_parent_id", "uuid"],
+  parentVersionNumber: ["parent_version_number", "int"],
+  branchLabel: ["branch_label", "text"],
+  createdBy: ["created_by", "uuid"],
+  createdAt: ["created_at", "timestamptz"],
 };
 
 /** The map of some fields only: for an UPDATE that sets those. */

@@ -9,7 +9,7 @@ import { countEvents, readEveryStream, readStream, type StoredEvent } from "../e
 import type { Progress } from "./rebuild.ts";
 import { compareStoryComments, verifyCommentTables } from "./commentProjection.ts";
 import { readCommentStream } from "../eventstore/commentStream.ts";
-import { collaboratorRows, invitationRows, moduleRows, storyRow, versionRow } from "./storyRows.ts";
+import { branchRows, collaboratorRows, invitationRows, moduleRows, storyRow, versionRow } from "./storyRows.ts";
 
 export type Difference = { storyId: string; table: string; rowId: string; field: string; expected: unknown; actual: unknown };
 
@@ -42,6 +42,12 @@ export async function verifyReadTables(db: Database, onProgress: Progress = () =
     if (await prisma.storyEvent.findFirst({ where: { storyId: id }, select: { id: true } })) continue;
     differences.push({ storyId: id, table: "stories", rowId: id, field: "(row)", expected: "no row: the story has no events", actual: "a row" });
   }
+  // a branch's row outlives nothing: its story's log must be there
+  const orphanBranches = await prisma.storyBranch.findMany({ where: { storyId: { notIn: [...seen] } }, select: { storyId: true } });
+  for (const { storyId } of orphanBranches) {
+    if (await prisma.storyEvent.findFirst({ where: { storyId }, select: { id: true } })) continue;
+    differences.push({ storyId, table: "story_branches", rowId: storyId, field: "(row)", expected: "no row: the story has no events", actual: "a row" });
+  }
   // comments: a stream of their own per story, and story_comments
   differences.push(...(await verifyCommentTables(db)));
   return differences;
@@ -66,12 +72,13 @@ export async function verifyStory(db: Database, storyId: string): Promise<Differ
 async function compareStory(db: DbClient, storyId: string, events: StoredEvent[]): Promise<Difference[]> {
   const differences: Difference[] = [];
   const state = foldEvents(storyId, events);
-  const [story, modules, versions, collaborators, invitations] = await Promise.all([
+  const [story, modules, versions, collaborators, invitations, branches] = await Promise.all([
     db.story.findUnique({ where: { id: storyId } }),
     db.storyModule.findMany({ where: { storyId } }),
     db.storyVersion.findMany({ where: { storyId }, orderBy: { versionNumber: "asc" } }),
     db.collaborator.findMany({ where: { storyId } }),
     db.storyInvitation.findMany({ where: { storyId } }),
+    db.storyBranch.findMany({ where: { storyId } }),
   ]);
   compareRows(differences, storyId, "stories", state.exists ? [storyRow(state)] : [], story ? [story] : []);
   // outputs compared by their references: the fold may hold them as references only
@@ -91,6 +98,9 @@ async function compareStory(db: DbClient, storyId: string, events: StoredEvent[]
   const byUser = <T extends { userId: string }>(rows: readonly T[]) => rows.map((row) => ({ id: row.userId, ...row }));
   compareRows(differences, storyId, "collaborators", byUser(state.exists ? collaboratorRows(state) : []), byUser(collaborators));
   compareRows(differences, storyId, "story_invitations", state.exists ? invitationRows(state) : [], invitations);
+  // a branch's row is known by its story
+  const byStory = <T extends { storyId: string }>(rows: readonly T[]) => rows.map((row) => ({ id: row.storyId, ...row }));
+  compareRows(differences, storyId, "story_branches", byStory(branchRows(state)), byStory(branches));
   return differences;
 }
 

@@ -210,6 +210,9 @@ describe("content commands", () => {
       Redo: "editor",
       RestoreVersion: "editor",
       LabelVersion: "editor",
+      // a branch is a new story: the handler checks the editor role in the story branched
+      CreateBranch: null,
+      MergeBranch: "editor",
       LeaveStory: "viewer",
       InviteCollaborator: "owner",
       RevokeInvitation: "owner",

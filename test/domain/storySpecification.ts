@@ -93,7 +93,10 @@ function withServerIds(command: ClientCommand, state: StoryState, actor: string)
   const versionId = version(state.versions.latestNumber + 1).id;
   switch (command.type) {
     case "CreateStory":
-      return { ...command, versionId: version(1).id, moduleIds: MODULE_IDS };
+    case "CreateBranch":
+      return { ...command, versionId: version(1).id, moduleIds: MODULE_IDS } as StoryCommand;
+    case "MergeBranch":
+      return { ...command, versionId };
     case "WriteModule":
     case "ClearModule":
     case "RestoreVersion":
@@ -168,6 +171,17 @@ export const versionRestored = (restoredNumber: number, number: number): StoryEv
   type: "VersionRestored",
   payload: { restoredNumber, version: version(number) },
 });
+
+/** A branch's first event: made by `ownerId` from `parent`, holding `content`, with `members`. */
+export const branchCreated = (
+  payload: Omit<Extract<StoryEventData, { type: "BranchCreated" }>["payload"], "version" | "moduleIds">,
+): StoryEventData => ({ type: "BranchCreated", payload: { ...payload, version: version(1), moduleIds: MODULE_IDS } });
+
+/** A branch merged as version `number`. */
+export const branchMerged = (
+  number: number,
+  payload: Omit<Extract<StoryEventData, { type: "BranchMerged" }>["payload"], "version">,
+): StoryEventData => ({ type: "BranchMerged", payload: { ...payload, version: version(number) } });
 
 export const versionLabeled = (number: number, label: string | null): StoryEventData => ({
   type: "VersionLabeled",

@@ -126,6 +126,13 @@ export type Permission = Prisma.PermissionModel
  */
 export type Collaborator = Prisma.CollaboratorModel
 /**
+ * Model StoryBranch
+ * A branch of a story (a story whose log begins with BranchCreated): which story and version it
+ * was made from, projected from that event. No foreign key to stories: rebuild swaps that table
+ * in, and a branch outlives its parent (branchOf.story is then null).
+ */
+export type StoryBranch = Prisma.StoryBranchModel
+/**
  * Model StoryInvitation
  * A story's invitations, projected from its membership events. The token is kept only as its hash.
  */

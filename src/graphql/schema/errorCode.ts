@@ -27,6 +27,7 @@ const ERROR_CODES = {
     description: "The module changed after `baseVersionNumber`; `extensions` carry its current content, who changed it and when.",
   },
   UNDO_CONFLICT: { description: "The viewer's change can't be taken back or re-applied: someone else changed those modules since; `extensions` say who and when." },
+  MERGE_CONFLICT: { description: "A merge has conflicts without a resolution; `extensions.conflicts` lists them ({ module, path, base, ours, theirs })." },
   SERVICE_UNAVAILABLE: { description: "A dependency failed mid-request; nothing was committed, and it is safe to retry." },
 } as const satisfies Record<ErrorCode, { description: string }>;
 

@@ -127,7 +127,7 @@ const ModuleDiffStatus = builder.enumType("ModuleDiffStatus", {
   } satisfies Record<ModuleDiff["status"], { description: string }>,
 });
 
-const ModuleDiffType = builder.objectRef<ModuleDiff>("ModuleDiff").implement({
+export const ModuleDiffType = builder.objectRef<ModuleDiff>("ModuleDiff").implement({
   description: "What changed in one module between two versions.",
   fields: (t) => ({
     module: t.field({ type: ModuleNameEnum, description: "Which module.", resolve: (d) => d.module }),

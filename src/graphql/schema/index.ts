@@ -15,5 +15,6 @@ import "./comment.ts";
 import "./storyActivity.ts";
 import "./presence.ts";
 import "./collaborator.ts";
+import "./branch.ts";
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -5,7 +5,7 @@ import { loadAll, orNotFound } from "../loaders.ts";
 import type { GraphQLContext, SignedInContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
 import { LIMITS, moduleByName } from "../../domain/catalogue.ts";
-import { deleteStory, newStoryIds, runStoryCommand } from "../../commands/storyCommands.ts";
+import { deleteStory, newStoryIds, runStoryCommand, type StoryCommandResult } from "../../commands/storyCommands.ts";
 import type { StoryCommand } from "../../domain/story.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
 import { publishStoryDeleted } from "../../live/publish.ts";
@@ -244,6 +244,11 @@ export async function changeStory(
     expectedRevision: args.expectedRevision ?? null,
     idempotencyKey: args.idempotencyKey ?? null,
   });
+  return storyChangeOf(context, result);
+}
+
+/** A command's result as a mutation answers it; what it wrote is what the request reads next. */
+export function storyChangeOf(context: SignedInContext, result: StoryCommandResult): StoryChange {
   clearLoaders(context.loaders);
   if (result.after) primeFromCommand(context.loaders, result.after, result.events);
   return {

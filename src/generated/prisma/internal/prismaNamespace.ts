@@ -413,6 +413,7 @@ export const ModelName = {
   StoryComment: 'StoryComment',
   Permission: 'Permission',
   Collaborator: 'Collaborator',
+  StoryBranch: 'StoryBranch',
   StoryInvitation: 'StoryInvitation'
 } as const
 
@@ -429,7 +430,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "user" | "revokedToken" | "story" | "storyModule" | "storyVersion" | "metadata" | "storyContent" | "storyEvent" | "aiGeneration" | "moduleUsageLog" | "aiCostTracking" | "errorLog" | "storyCommentEvent" | "storyComment" | "permission" | "collaborator" | "storyInvitation"
+    modelProps: "user" | "revokedToken" | "story" | "storyModule" | "storyVersion" | "metadata" | "storyContent" | "storyEvent" | "aiGeneration" | "moduleUsageLog" | "aiCostTracking" | "errorLog" | "storyCommentEvent" | "storyComment" | "permission" | "collaborator" | "storyBranch" | "storyInvitation"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1617,6 +1618,80 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    StoryBranch: {
+      payload: Prisma.$StoryBranchPayload<ExtArgs>
+      fields: Prisma.StoryBranchFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.StoryBranchFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.StoryBranchFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>
+        }
+        findFirst: {
+          args: Prisma.StoryBranchFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.StoryBranchFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>
+        }
+        findMany: {
+          args: Prisma.StoryBranchFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>[]
+        }
+        create: {
+          args: Prisma.StoryBranchCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>
+        }
+        createMany: {
+          args: Prisma.StoryBranchCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.StoryBranchCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>[]
+        }
+        delete: {
+          args: Prisma.StoryBranchDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>
+        }
+        update: {
+          args: Prisma.StoryBranchUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>
+        }
+        deleteMany: {
+          args: Prisma.StoryBranchDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.StoryBranchUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.StoryBranchUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>[]
+        }
+        upsert: {
+          args: Prisma.StoryBranchUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$StoryBranchPayload>
+        }
+        aggregate: {
+          args: Prisma.StoryBranchAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateStoryBranch>
+        }
+        groupBy: {
+          args: Prisma.StoryBranchGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryBranchGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.StoryBranchCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.StoryBranchCountAggregateOutputType> | number
+        }
+      }
+    }
     StoryInvitation: {
       payload: Prisma.$StoryInvitationPayload<ExtArgs>
       fields: Prisma.StoryInvitationFieldRefs
@@ -1982,6 +2057,18 @@ export const CollaboratorScalarFieldEnum = {
 export type CollaboratorScalarFieldEnum = (typeof CollaboratorScalarFieldEnum)[keyof typeof CollaboratorScalarFieldEnum]
 
 
+export const StoryBranchScalarFieldEnum = {
+  storyId: 'storyId',
+  branchParentId: 'branchParentId',
+  parentVersionNumber: 'parentVersionNumber',
+  branchLabel: 'branchLabel',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt'
+} as const
+
+export type StoryBranchScalarFieldEnum = (typeof StoryBranchScalarFieldEnum)[keyof typeof StoryBranchScalarFieldEnum]
+
+
 export const StoryInvitationScalarFieldEnum = {
   id: 'id',
   storyId: 'storyId',
@@ -2324,6 +2411,7 @@ export type GlobalOmitConfig = {
   storyComment?: Prisma.StoryCommentOmit
   permission?: Prisma.PermissionOmit
   collaborator?: Prisma.CollaboratorOmit
+  storyBranch?: Prisma.StoryBranchOmit
   storyInvitation?: Prisma.StoryInvitationOmit
 }
 

@@ -67,6 +67,7 @@ export const ModelName = {
   StoryComment: 'StoryComment',
   Permission: 'Permission',
   Collaborator: 'Collaborator',
+  StoryBranch: 'StoryBranch',
   StoryInvitation: 'StoryInvitation'
 } as const
 
@@ -336,6 +337,18 @@ export const CollaboratorScalarFieldEnum = {
 } as const
 
 export type CollaboratorScalarFieldEnum = (typeof CollaboratorScalarFieldEnum)[keyof typeof CollaboratorScalarFieldEnum]
+
+
+export const StoryBranchScalarFieldEnum = {
+  storyId: 'storyId',
+  branchParentId: 'branchParentId',
+  parentVersionNumber: 'parentVersionNumber',
+  branchLabel: 'branchLabel',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt'
+} as const
+
+export type StoryBranchScalarFieldEnum = (typeof StoryBranchScalarFieldEnum)[keyof typeof StoryBranchScalarFieldEnum]
 
 
 export const StoryInvitationScalarFieldEnum = {
