@@ -11,7 +11,9 @@ import { Prisma } from "../generated/prisma/client.ts";
 import type { Database } from "../database/connect.ts";
 import { LIMITS, moduleByName, type JsonObject, type ModuleDefinition, type ModuleName } from "../domain/catalogue.ts";
 import { StorySparkError, badInput, notFound } from "../domain/errors.ts";
-import { checkCommand, checkRequest, requestTerms, runStoryCommand } from "../commands/storyCommands.ts";
+import { checkCommand, checkRequest, eraseStory, requestTerms, runStoryCommand } from "../commands/storyCommands.ts";
+import { createBranch } from "../commands/branchCommands.ts";
+import { forgetState } from "../commands/recentStates.ts";
 import type { DbClient } from "../database/types.ts";
 import type { StoredEvent } from "../eventstore/eventStore.ts";
 import type { LivePubSub, ModuleDraft } from "../live/pubsub.ts";
@@ -57,11 +59,6 @@ export type GenerateResult = {
   alternatives?: GeneratedAlternative[];
 };
 
-/** Makes a branch of a story for an alternative draft: its id. */
-export type BranchMaker = (request: { storyId: string; actorId: string; fromVersionNumber: number; label: string }) => Promise<string>;
-/** Erases a branch made for a draft that failed. */
-export type BranchEraser = (branchId: string) => Promise<void>;
-
 const MAX_ALTERNATIVES = 4;
 const MAX_ATTEMPTS = 2;
 /** A running generation older than its timeout plus this is a leftover of a crash, not running. */
@@ -75,14 +72,10 @@ export class GenerationService {
   private readonly pubsub: LivePubSub;
   readonly config: AiConfig;
 
-  /** how alternative drafts get their branches: absent, `alternatives` is refused */
-  private readonly branches: { make: BranchMaker; erase: BranchEraser } | null;
-
-  constructor(db: Database, pubsub: LivePubSub, config: AiConfig, branches?: { make: BranchMaker; erase: BranchEraser }) {
+  constructor(db: Database, pubsub: LivePubSub, config: AiConfig) {
     this.db = db;
     this.pubsub = pubsub;
     this.config = config;
-    this.branches = branches ?? null;
     this.client = config.apiKey
       ? new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL ?? null, maxRetries: config.maxRetries, timeout: config.timeoutMs })
       : null;
@@ -130,7 +123,6 @@ export class GenerationService {
       }
       // each draft is a new branch: a retry would make new ones, so there is no earlier answer to give
       if (request.idempotencyKey != null) throw badInput("idempotencyKey", "can't be used with alternatives: each draft makes its own branch");
-      if (!this.branches) throw new StorySparkError("AI_NOT_CONFIGURED", "alternative drafts are not available on this server");
     }
     const model = this.modelFor(module.name, request.model);
     const identity = { type: "GenerateModule", module: module.name, inputText: request.inputText, model };
@@ -215,7 +207,8 @@ export class GenerationService {
             },
           });
         }, async () => {
-          made.branchId = await this.branches!.make({ storyId: context.storyId, actorId: context.userId, fromVersionNumber: context.contextVersionNumber, label });
+          const branch = { storyId: context.storyId, actorId: context.userId, fromVersionNumber: context.contextVersionNumber, label };
+          made.branchId = (await createBranch({ db: this.db, pubsub: this.pubsub }, branch)).storyId;
         });
         const { branchId } = made;
         if (outcome.status === "succeeded") {
@@ -227,7 +220,7 @@ export class GenerationService {
         }
         // a draft that failed leaves no branch behind
         // (were the database away now, the empty branch would stay: the writer can delete it)
-        if (branchId !== null) await this.branches!.erase(branchId).catch(() => undefined);
+        if (branchId !== null) await discardBranch(this.db, branchId).catch(() => undefined);
         await this.recordOutcome(generationId, context.userId, context.storyId, context.module, context.model, calls, messages, started, outcome).finally(end);
         return { generationId, branchId: null, versionNumber: null, error: outcome.failure };
       }),
@@ -462,6 +455,15 @@ export class GenerationService {
           ]),
     ]);
   }
+}
+
+/** Erases the branch made for a draft that failed: nothing but its first version is in it. */
+async function discardBranch(db: Database, branchId: string): Promise<void> {
+  await db.prisma.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT 1 FROM stories WHERE id = ${branchId}::uuid FOR UPDATE`;
+    await eraseStory(tx, branchId);
+  });
+  forgetState(db, branchId);
 }
 
 /** What a generation is asked for, and for whom: the same for each of a request's alternatives. */
