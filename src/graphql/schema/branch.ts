@@ -157,7 +157,12 @@ const MergeChoiceEnum = builder.enumType("MergeChoice", {
 const MergeConflictType = builder.objectRef<MergeConflict>("MergeConflict").implement({
   description: "A place both sides changed differently since the base.",
   fields: (t) => ({
-    path: t.exposeString("path", { description: 'Where: "output", "inputText", or a path into the output such as "characters[2].want".' }),
+    path: t.exposeString("path", {
+      description:
+        'Where, as mergeBranch\'s resolutions name it: "output", "inputText", a path into the output such as "output.logline", ' +
+        '"output.characters[name=\"Mara\"].need" (named items by name) or "output.themes[3]" (other lists by position), or one ' +
+        'conflicting hunk of a many-line text, numbered from 1: "output.prose@2".',
+    }),
     base: t.field({ type: "JSON", nullable: true, description: "The value at the base.", resolve: (c) => c.base ?? null }),
     ours: t.field({ type: "JSON", nullable: true, description: "The target's value.", resolve: (c) => c.ours ?? null }),
     theirs: t.field({ type: "JSON", nullable: true, description: "The branch's value.", resolve: (c) => c.theirs ?? null }),
