@@ -19,6 +19,8 @@ import {
   decide,
   evolve,
   initialState,
+  isTrashEvent,
+  type TRASH_EVENT_TYPES,
   type ModuleIds,
   type RecordedStoryEvent,
   type StoryCommand,
@@ -63,7 +65,7 @@ const PAYLOADS = {
   ChangeReapplied: z.object({ change: z.number().int(), version: versionRef }),
   VersionRestored: z.object({ restoredNumber: z.number().int(), version: versionRef }),
   VersionLabeled: z.object({ number: z.number().int(), label: text.nullable() }),
-} satisfies Record<Exclude<StoryEventData["type"], MembershipEventData["type"]>, z.ZodType>;
+} satisfies Record<Exclude<StoryEventData["type"], MembershipEventData["type"] | (typeof TRASH_EVENT_TYPES)[number]>, z.ZodType>;
 
 type Payloads = { [K in keyof typeof PAYLOADS]: z.infer<(typeof PAYLOADS)[K]> };
 type ImportedEvent = { [K in keyof Payloads]: { type: K; payload: Payloads[K] } }[keyof Payloads];
@@ -80,7 +82,8 @@ export async function importStory(services: CommandServices, ownerId: string, da
   for (const [i, exported] of parsed.data.events.entries()) {
     const where = `data.events[seq ${exported.seq}]`;
     if (exported.seq !== i + 1) throw badInput(`${where}.seq`, `must be ${i + 1}: the log starts at 1 and has no gaps`);
-    if (isMembershipEvent(exported.type)) continue;
+    // who was a member, and a stay in the trash, are the exported story's, not the import's
+    if (isMembershipEvent(exported.type) || isTrashEvent(exported.type)) continue;
     const imported = importedEvent(exported, where);
     if ((i === 0) !== (imported.type === "StoryCreated")) throw badInput(`${where}.type`, "the log must start with StoryCreated, once");
 
@@ -110,7 +113,7 @@ function importedEvent(exported: z.infer<typeof exportedLog>["events"][number], 
     const field = /schema version/.test(String(error)) ? "schemaVersion" : "type";
     throw badInput(`${where}.${field}`, error instanceof Error ? error.message : `is not a Story Spark event`);
   }
-  if (isMembershipEvent(current.type)) throw badInput(`${where}.type`, `${current.type} is not imported`);
+  if (isMembershipEvent(current.type) || isTrashEvent(current.type)) throw badInput(`${where}.type`, `${current.type} is not imported`);
   const schema: z.ZodType = PAYLOADS[current.type];
   const payload = schema.safeParse(current.payload);
   if (!payload.success) {

@@ -65,10 +65,21 @@ export type StoryEventData =
   | { type: "ChangeReapplied"; payload: { change: number; version: VersionRef } }
   | { type: "VersionRestored"; payload: { restoredNumber: number; version: VersionRef } }
   | { type: "VersionLabeled"; payload: { number: number; label: string | null } }
+  /** The owner moved the story to the trash: it is gone for everyone until restored (or purged for good). */
+  | { type: "StoryTrashed"; payload: Record<string, never> }
+  /** The owner brought the story back from the trash, as it was. */
+  | { type: "StoryRestoredFromTrash"; payload: Record<string, never> }
   // membership: who may do what (./membership.ts)
   | MembershipEventData;
 
 export type StoryEventType = StoryEventData["type"];
+
+/** The events that move the story in and out of the trash: they change nothing in it. */
+export const TRASH_EVENT_TYPES = ["StoryTrashed", "StoryRestoredFromTrash"] as const satisfies readonly StoryEventType[];
+
+export function isTrashEvent(type: string): type is (typeof TRASH_EVENT_TYPES)[number] {
+  return (TRASH_EVENT_TYPES as readonly string[]).includes(type);
+}
 
 /** Bumped when an event type's payload changes shape; old events are upcast on read. */
 export const EVENT_SCHEMA_VERSION = 1;
@@ -96,6 +107,8 @@ export type StoryCommand =
   | { type: "Redo"; actorId: string; versionId: string; baseVersionNumber?: number | null }
   | { type: "RestoreVersion"; number: number; versionId: string; baseVersionNumber?: number | null }
   | { type: "LabelVersion"; number: number; label: string | null }
+  | { type: "TrashStory" }
+  | { type: "RestoreFromTrash" }
   // membership: who may do what (./membership.ts)
   | MembershipCommand;
 
@@ -130,6 +143,8 @@ export type StoryState = MembershipState & {
   readonly moduleUpdatedAt: { readonly [K in SnapshotKey]: Date };
   /** who made the change that gave each module its content: the actor of the event, as with moduleUpdatedAt */
   readonly moduleUpdatedBy: { readonly [K in SnapshotKey]: string };
+  /** when the story went to the trash (its StoryTrashed event); null when it is not there */
+  readonly trashedAt: Date | null;
 };
 
 const EPOCH = new Date(0);
@@ -156,6 +171,7 @@ export function initialState(storyId: string): StoryState {
     moduleIds: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as ModuleIds,
     moduleUpdatedAt: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, EPOCH])) as unknown as StoryState["moduleUpdatedAt"],
     moduleUpdatedBy: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as StoryState["moduleUpdatedBy"],
+    trashedAt: null,
   };
 }
 
@@ -214,6 +230,12 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
     ];
   }
   if (!state.exists) throw new StorySparkError("NOT_FOUND", "story not found");
+  // a story in the trash is a missing story to every command but the one that brings it back
+  if (command.type === "RestoreFromTrash") {
+    if (state.trashedAt === null) throw badInput("id", "the story is not in the trash");
+    return [{ type: "StoryRestoredFromTrash", payload: {} }];
+  }
+  if (state.trashedAt !== null) throw new StorySparkError("NOT_FOUND", "story not found");
   if (isMembershipCommand(command)) return decideMembership(command, state);
   const nextVersion = (id: string): VersionRef => ({ id, number: state.versions.latestNumber + 1 });
 
@@ -253,6 +275,8 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
       if (label !== null && label.length > LIMITS.labelChars) throw badInput("label", `must be at most ${LIMITS.labelChars} characters`);
       return [{ type: "VersionLabeled", payload: { number: command.number, label } }];
     }
+    case "TrashStory":
+      return [{ type: "StoryTrashed", payload: {} }];
     default:
       return assertNever(command);
   }
@@ -530,6 +554,11 @@ function evolveStory(state: StoryState, event: RecordedStoryEvent): StoryState {
       else labels.set(event.payload.number, event.payload.label);
       return { ...base, labels };
     }
+    // the trash hides the story and changes nothing in it: a restore gives it back as it was
+    case "StoryTrashed":
+      return { ...base, trashedAt: at };
+    case "StoryRestoredFromTrash":
+      return { ...base, trashedAt: null };
     // membership (./membership.ts): bumps the revision, makes no version
     case "CollaboratorInvited":
     case "InvitationAccepted":

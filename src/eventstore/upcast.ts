@@ -14,6 +14,8 @@ const EVENT_TYPES = new Set<string>([
   "ChangeReapplied",
   "VersionRestored",
   "VersionLabeled",
+  "StoryTrashed",
+  "StoryRestoredFromTrash",
   ...MEMBERSHIP_EVENT_TYPES,
 ] satisfies StoryEventData["type"][]);
 
