@@ -13,6 +13,7 @@ import { DEFAULT_AUTH_LIMITS, type AuthLimits } from "./auth/limits.ts";
 import { DEFAULT_PRICES, type AiConfig, type Price } from "./ai/config.ts";
 import { MODULES, type ModuleName } from "./domain/catalogue.ts";
 import type { LogLevel } from "./server/logger.ts";
+import { DEFAULT_TRASH_DAYS, DEFAULT_TRASH_SWEEP_MS } from "./server/trashSweep.ts";
 
 export type Config = {
   /** NODE_ENV=production */
@@ -59,6 +60,10 @@ export type Config = {
   /** OpenTelemetry traces go to this OTLP/HTTP collector; unset → no tracing code is even loaded */
   otelEndpoint: string | undefined;
   otelServiceName: string;
+  /** how long a deleted story stays in the trash before it is erased for good (0: at the next sweep) */
+  trashDays: number;
+  /** how often the server empties the trash of stories deleted more than trashDays ago */
+  trashSweepMs: number;
 };
 
 /** One line per bad variable: `NAME: what is wrong, got "value" (for example NAME=example)`. */
@@ -269,6 +274,9 @@ export const environment = z.object({
   PRESENCE_HEARTBEAT_MS: count(100, DEFAULT_PRESENCE_LIMITS.heartbeatMs),
   PRESENCE_TTL_MS: count(1_000, DEFAULT_PRESENCE_LIMITS.ttlMs),
 
+  TRASH_DAYS: documented(whole(0, 36_500).default(DEFAULT_TRASH_DAYS), { example: String(DEFAULT_TRASH_DAYS) }),
+  TRASH_SWEEP_MS: count(1_000, DEFAULT_TRASH_SWEEP_MS),
+
   METRICS_TOKEN: secret(z.string().min(16, "must be at least 16 characters").optional(), "a-long-random-scrape-token"),
   OTEL_EXPORTER_OTLP_ENDPOINT: documented(httpUrl.optional(), { example: "http://127.0.0.1:4318" }),
   OTEL_SERVICE_NAME: documented(text.default("story-spark"), { example: "story-spark" }),
@@ -443,5 +451,7 @@ function configOf(env: Environment): Config {
     metricsToken: env.METRICS_TOKEN,
     otelEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
     otelServiceName: env.OTEL_SERVICE_NAME,
+    trashDays: env.TRASH_DAYS,
+    trashSweepMs: env.TRASH_SWEEP_MS,
   };
 }

@@ -5,6 +5,7 @@ import {
   ClearModule,
   DeleteMetadata,
   DeleteStory,
+  PurgeStory,
   Node,
   Redo,
   RestoreVersion,
@@ -120,13 +121,14 @@ describe("without a token", () => {
 });
 
 describe("the owner", () => {
-  it("sees their email; deleting the story removes it with its history", async () => {
+  it("sees their email; deleting the story, then purging it from the trash, removes it with its history", async () => {
     expect((await server.query(Viewer, {}, alice.token)).viewer!.email).toMatch(/^alice-/);
     const doomed = await createStory(server, alice.token, "Doomed");
     await server.query(WriteModule, { input: { storyId: doomed, module: "IDEA_SPARK", inputText: "a keeper", output: { logline: "gone soon" } } }, alice.token);
     await server.query(DeleteStory, { input: { id: doomed } }, alice.token);
     expect((await server.request(StoryState, { id: doomed }, alice.token)).data).toEqual({ story: null });
     expect(errorCodes(await server.request(Undo, { input: { storyId: doomed } }, alice.token))).toEqual(["NOT_FOUND"]);
+    await server.query(PurgeStory, { input: { id: doomed } }, alice.token);
     const where = { where: { storyId: Buffer.from(doomed, "base64").toString().split(":")[1]! } };
     expect(await server.db.prisma.storyEvent.count(where)).toBe(0);
     expect(await server.db.prisma.storyContent.count(where)).toBe(0);

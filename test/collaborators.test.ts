@@ -3,7 +3,7 @@
 // and the owner manages members — through real GraphQL requests on a real database.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { ExportStory, ImportStory, SignIn, SignUp, StoryState, WriteModule, DeleteStory, StoriesList } from "./support/documents.ts";
+import { ExportStory, ImportStory, SignIn, SignUp, StoryState, WriteModule, DeleteStory, PurgeStory, StoriesList } from "./support/documents.ts";
 import { createStory } from "./support/fixtures.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
 import {
@@ -228,6 +228,7 @@ describe("the owner", () => {
     await server.query(LeaveStory, { input: { storyId } }, alice.token);
     expect((await server.request(StoryMembers, { id: storyId }, alice.token)).data).toEqual({ story: null });
     await server.query(DeleteStory, { input: { id: storyId } }, bob.token);
+    await server.query(PurgeStory, { input: { id: storyId } }, bob.token);
     const uuid = Buffer.from(storyId, "base64").toString().split(":")[1]!;
     expect(await server.db.prisma.collaborator.count({ where: { storyId: uuid } })).toBe(0);
     expect(await server.db.prisma.storyInvitation.count({ where: { storyId: uuid } })).toBe(0);

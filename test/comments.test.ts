@@ -3,7 +3,7 @@
 // replay tools seeing comments. Through real GraphQL requests against a real database.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql } from "./generated/gql.ts";
-import { DeleteStory, ExportStory, ImportStory, Node, WriteModule } from "./support/documents.ts";
+import { DeleteStory, ExportStory, ImportStory, Node, PurgeStory, WriteModule } from "./support/documents.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { subscribeSse, subscribeWs, wsClient, type Subscription } from "./support/live.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
@@ -471,7 +471,7 @@ describe("storyActivity", () => {
     expect(server.db.statements.count - before).toBe(0);
   });
 
-  it("ends with NOT_FOUND when the story is deleted, and the story's comments and their stream go with it", async () => {
+  it("ends with NOT_FOUND when the story is deleted (to the trash), and the story's comments and their stream go with its purge", async () => {
     const storyId = await createStory(server, alice.token, "Short-lived");
     const uuid = uuidOf(storyId);
     const ws = wsClient(server.url, alice.token);
@@ -481,6 +481,9 @@ describe("storyActivity", () => {
       await server.query(DeleteStory, { input: { id: storyId } }, alice.token);
       await viaWs.received.until((r) => r.ended || r.results.some((x) => x.errors));
       expect(viaWs.received.results.flatMap((r) => errorCodes(r))).toEqual(["NOT_FOUND"]);
+      // in the trash, the comments wait for a restore; purging erases them
+      expect(await server.db.prisma.storyComment.count({ where: { storyId: uuid } })).toBeGreaterThan(0);
+      await server.query(PurgeStory, { input: { id: storyId } }, alice.token);
       expect(await server.db.prisma.storyComment.count({ where: { storyId: uuid } })).toBe(0);
       expect(await server.db.prisma.storyCommentEvent.count({ where: { storyId: uuid } })).toBe(0);
     } finally {

@@ -12,6 +12,8 @@ import {
   DeleteMetadata,
   DeleteStory,
   ExportStory,
+  PurgeStory,
+  RestoreStory,
   GenerateModule,
   LabelVersion,
   ModuleDraftFeed,
@@ -80,6 +82,8 @@ const LEAST: Record<string, Least> = {
   "Mutation.generateModule": "editor",
   "Mutation.cancelGeneration": "owner",
   "Mutation.deleteStory": "owner",
+  "Mutation.restoreStory": "owner",
+  "Mutation.purgeStory": "owner",
   "Mutation.inviteCollaborator": "owner",
   "Mutation.revokeInvitation": "owner",
   "Mutation.changeRole": "owner",
@@ -217,6 +221,9 @@ const OPERATIONS: Record<string, Operation> = {
   "Mutation.deleteMetadata": { run: (f, token) => server.request(DeleteMetadata, { input: { parentType: "VERSION", parentId: f.versionId, key: "k" } }, token) },
   "Mutation.generateModule": { run: (f, token) => server.request(GenerateModule, { input: { storyId: f.storyId, module: "IDEA_SPARK", inputText: "x" } }, token) },
   "Mutation.deleteStory": { run: (f, token) => server.request(DeleteStory, { input: { id: f.storyId } }, token), changes: true },
+  // on a story not in the trash: the owner gets past the check to BAD_USER_INPUT, and nothing changes
+  "Mutation.restoreStory": { run: (f, token) => server.request(RestoreStory, { input: { id: f.storyId } }, token) },
+  "Mutation.purgeStory": { run: (f, token) => server.request(PurgeStory, { input: { id: f.storyId } }, token) },
   "Mutation.inviteCollaborator": {
     run: (f, token) => server.request(InviteCollaborator, { input: { storyId: f.storyId, email: `new-${randomUUID()}@example.com`, role: "VIEWER" } }, token),
   },

@@ -130,7 +130,7 @@ export class GenerationService {
     // a stranger gets what a missing story gets; an editor may generate, and the spend is the
     // generating user's (their daily budget, their usage), whoever owns the story
     const story = await this.db.prisma.story.findFirst({
-      where: { id: request.storyId, collaborators: { some: { userId } } },
+      where: { id: request.storyId, trashedAt: null, collaborators: { some: { userId } } },
       include: { modules: true, collaborators: { where: { userId }, select: { role: true } } },
     });
     if (!story) throw notFound("story");

@@ -16,6 +16,7 @@ import { storyAtRevision } from "../history/storyAt.ts";
 import { storyToMarkdown } from "../history/storyMarkdown.ts";
 import { importStory } from "../commands/importStory.ts";
 import { createLiveMessaging } from "../live/pubsub.ts";
+import { purgeTrashedBefore } from "../commands/trashCommands.ts";
 import { rebuildReadTables } from "../projection/rebuild.ts";
 import { verifyReadTables, verifyStory, type Difference } from "../projection/verify.ts";
 import { OutputClosedError, outputTo } from "./output.ts";
@@ -35,6 +36,9 @@ commands:
                                                      then story_comments from the comment streams
   export --story ID [--format json|markdown] [--output FILE]
   import FILE --owner EMAIL                          a JSON export as a new story of that user
+  empty-trash [--days N]                             erase for good the stories deleted more than N days ago
+                                                     (default TRASH_DAYS, 30; 0: all of the trash), as the
+                                                     server's hourly sweep does; prints the uuids erased
 
 ID is a story's GraphQL id or its uuid. The database is DIRECT_URL (else DATABASE_URL), or the embedded one
 in DATA_DIR (default ./.data), which must not be open in a running server at the same time.
@@ -123,6 +127,17 @@ const commands: Record<string, (db: Database, options: Options) => Promise<numbe
     return 0;
   },
 
+  async "empty-trash"(db, { values }) {
+    const days = values.days === undefined ? readConfig().trashDays : Number(values.days);
+    if (!Number.isSafeInteger(days) || days < 0) throw new UsageError("empty-trash [--days N]: N is a whole number of days, 0 or more");
+    // the stories' subscribers were told when they went to the trash; told again through Redis when the servers share one
+    const live = createLiveMessaging(readConfig().redisUrl);
+    const cutoff = new Date(Date.now() - days * 24 * 60 * 60 * 1000);
+    const erased = await purgeTrashedBefore({ db, pubsub: live.pubsub }, cutoff).finally(() => live.close());
+    for (const id of erased) await printLine(id);
+    console.error(`empty-trash: erased ${erased.length} ${erased.length === 1 ? "story" : "stories"} deleted more than ${days} days ago.`);
+    return 0;
+  },
   async import(db, { values, positionals }) {
     const file = positionals[0];
     if (!file || typeof values.owner !== "string") throw new UsageError("import FILE --owner EMAIL");
@@ -259,6 +274,7 @@ async function main(argv: string[]): Promise<number> {
       format: { type: "string" },
       output: { type: "string" },
       owner: { type: "string" },
+      days: { type: "string" },
     },
   });
   const db = await openForCommand(name!);

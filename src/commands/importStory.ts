@@ -21,6 +21,8 @@ import {
   decide,
   evolve,
   initialState,
+  isTrashEvent,
+  type TRASH_EVENT_TYPES,
   type ModuleIds,
   type RecordedStoryEvent,
   type StoryCommand,
@@ -73,7 +75,7 @@ const PAYLOADS = {
     modules: z.array(z.object({ module: text, output: z.record(z.string(), z.unknown()).nullable(), inputText: text.nullable() })).max(MODULES.length),
     version: versionRef,
   }),
-} satisfies Record<Exclude<StoryEventData["type"], MembershipEventData["type"]>, z.ZodType>;
+} satisfies Record<Exclude<StoryEventData["type"], MembershipEventData["type"] | (typeof TRASH_EVENT_TYPES)[number]>, z.ZodType>;
 
 type Payloads = { [K in keyof typeof PAYLOADS]: z.infer<(typeof PAYLOADS)[K]> };
 type ImportedEvent = { [K in keyof Payloads]: { type: K; payload: Payloads[K] } }[keyof Payloads];
@@ -90,7 +92,8 @@ export async function importStory(services: CommandServices, ownerId: string, da
   for (const [i, exported] of parsed.data.events.entries()) {
     const where = `data.events[seq ${exported.seq}]`;
     if (exported.seq !== i + 1) throw badInput(`${where}.seq`, `must be ${i + 1}: the log starts at 1 and has no gaps`);
-    if (isMembershipEvent(exported.type)) continue;
+    // who was a member, and a stay in the trash, are the exported story's, not the import's
+    if (isMembershipEvent(exported.type) || isTrashEvent(exported.type)) continue;
     if (exported.type === "BranchCreated") {
       throw badInput(`${where}.type`, "a branch's export can't be imported (its log begins with BranchCreated): export the story it was made from, or merge the branch into it first");
     }
@@ -123,7 +126,7 @@ function importedEvent(exported: z.infer<typeof exportedLog>["events"][number], 
     const field = /schema version/.test(String(error)) ? "schemaVersion" : "type";
     throw badInput(`${where}.${field}`, error instanceof Error ? error.message : `is not a Story Spark event`);
   }
-  if (isMembershipEvent(current.type)) throw badInput(`${where}.type`, `${current.type} is not imported`);
+  if (isMembershipEvent(current.type) || isTrashEvent(current.type)) throw badInput(`${where}.type`, `${current.type} is not imported`);
   const schema: z.ZodType = PAYLOADS[current.type];
   const payload = schema.safeParse(current.payload);
   if (!payload.success) {

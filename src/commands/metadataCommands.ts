@@ -17,7 +17,7 @@ export type MetadataTarget = { parentType: MetadataParentType; parentId: string;
  */
 async function owningStory(db: DbClient, parentType: MetadataParentType, parentId: string, actorId: string): Promise<string> {
   const where = { id: parentId };
-  const ownStory = { story: { collaborators: { some: { userId: actorId } } } };
+  const ownStory = { story: { trashedAt: null, collaborators: { some: { userId: actorId } } } };
   const found =
     parentType === "story"
       ? await db.story.findFirst({ where: { ...where, ...ownStory.story }, select: { id: true } }).then((s) => s && { storyId: s.id })

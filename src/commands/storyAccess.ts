@@ -1,11 +1,12 @@
 // The viewer's role in a story, read from the database: null for a stranger (who gets what a
-// missing id gets). The one place a command outside the story's own stream asks who may act.
+// missing id gets), and for everyone while the story is in the trash. The one place a command
+// outside the story's own stream asks who may act.
 import type { DbClient } from "../database/types.ts";
 import { notFound } from "../domain/errors.ts";
 import { isRole, requireRole, type Role } from "../domain/roles.ts";
 
 export async function roleInStory(db: DbClient, storyId: string, userId: string): Promise<Role | null> {
-  const member = await db.collaborator.findUnique({ where: { storyId_userId: { storyId, userId } }, select: { role: true } });
+  const member = await db.collaborator.findFirst({ where: { storyId, userId, story: { trashedAt: null } }, select: { role: true } });
   return member && isRole(member.role) ? member.role : null;
 }
 

@@ -26,9 +26,8 @@ import { publishStoryChanges } from "../live/publish.ts";
 import { announceEventsAppended } from "../analytics/signals.ts";
 import type { LivePubSub } from "../live/pubsub.ts";
 import { loadCommandState, type CommandState } from "../projection/loadStoryState.ts";
-import { forgetState, recentState, rememberState } from "./recentStates.ts";
+import { recentState, rememberState } from "./recentStates.ts";
 import { authorize } from "../domain/membership.ts";
-import { requireStoryRole } from "./storyAccess.ts";
 import { planProjection } from "../projection/projectionPlan.ts";
 import { deleteStoryComments } from "../eventstore/commentStream.ts";
 
@@ -176,10 +175,11 @@ async function decideAndAppend(
   request: StoryCommandRequest,
   terms: RequestTerms,
   { state: before, earlier }: CommandState,
+  options: { authorize: boolean } = { authorize: true },
 ): Promise<StoryCommandResult | null> {
   const { storyId, actorId, command } = request;
   // who may: a stranger gets what a missing story gets, a member whose role is too low FORBIDDEN
-  if (command.type !== "ImportLog") authorize(before, actorId, command.type);
+  if (command.type !== "ImportLog" && options.authorize) authorize(before, actorId, command.type);
   const replayed = checkLoadedRequest(before, terms, earlier);
   if (replayed) return { storyId, events: [replayed], event: replayed, replayed: true, changes: [], after: null };
 
@@ -350,15 +350,25 @@ export function fingerprint(identity: unknown, asJson: (value: unknown) => strin
   return createHash("sha256").update(asJson(rest)).digest("hex");
 }
 
-/** Deletes a story with its whole log, its stored content, read rows (members and invitations too) and metadata: its owner only. */
-export async function deleteStory(db: Database, storyId: string, actorId: string): Promise<void> {
-  await db.prisma.$transaction(async (tx) => {
-    // the story's lock first: no member joins or leaves while it goes
-    await tx.$queryRaw`SELECT 1 FROM stories WHERE id = ${storyId}::uuid FOR UPDATE`;
-    await requireStoryRole(tx, storyId, actorId, "owner", "deleting the story");
-    await eraseStory(tx, storyId);
-  }, TRANSACTION_OPTIONS);
-  forgetState(db, storyId);
+/**
+ * Runs a command in the caller's transaction, under the story's lock: for commands that move
+ * several stories together (./trashCommands.ts). `authorize: false` for a story that moves with
+ * one whose actor was authorized already. Not announced: the caller announces once it commits.
+ */
+export async function executeInTransaction(
+  tx: DbClient,
+  request: Omit<StoryCommandRequest, "command"> & { command: StoryCommand },
+  options: { authorize: boolean },
+): Promise<StoryCommandResult> {
+  const terms = requestTerms({ ...request, requestIdentity: request.requestIdentity ?? request.command });
+  return (await decideAndAppend(tx, request, terms, await loadStory(tx, request, terms, { lock: true }), options))!;
+}
+
+/** Announces a committed result, as `runStoryCommand` does, and keeps the state it left for the next command. */
+export function announceCommitted(services: CommandServices, result: StoryCommandResult): void {
+  remember(services.db, result);
+  if (!result.replayed) announceEventsAppended(result.events.map((event) => event.type));
+  publishStoryChanges(services.pubsub, result);
 }
 
 /**

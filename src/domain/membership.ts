@@ -146,6 +146,10 @@ export const LEAST_ROLE = {
   // the creator's role in the parent is checked by the handler: the branch is a new story
   CreateBranch: null,
   MergeBranch: ["editor", "merging a branch"],
+  TrashStory: ["owner", "deleting the story"],
+  RestoreFromTrash: ["owner", "restoring the story from the trash"],
+  // not a command of the story's: purging erases its log (src/commands/trashCommands.ts)
+  PurgeStory: ["owner", "purging the story"],
   ImportLog: null,
   InviteCollaborator: ["owner", "inviting collaborators"],
   AcceptInvitation: null,
@@ -161,10 +165,16 @@ export const LEAST_ROLE = {
  * Whether the actor may run a command of this type on the story: a stranger gets what a missing
  * story gets (NOT_FOUND), a member whose role is too low FORBIDDEN naming the role needed.
  */
-export function authorize(state: MembershipState & { exists: boolean }, actorId: string, commandType: keyof typeof LEAST_ROLE): void {
+export function authorize(
+  state: MembershipState & { exists: boolean; trashedAt?: Date | null },
+  actorId: string,
+  commandType: keyof typeof LEAST_ROLE,
+): void {
   const needed = LEAST_ROLE[commandType];
   if (needed === null) return;
-  const held = state.exists ? state.members.get(actorId) : undefined;
+  // in the trash, the story's members are nobody's but for bringing it back
+  const visible = state.exists && (state.trashedAt == null || commandType === "RestoreFromTrash" || commandType === "PurgeStory");
+  const held = visible ? state.members.get(actorId) : undefined;
   if (held === undefined) throw notFound("story");
   requireRole(held, needed[0], needed[1]);
 }

@@ -95,6 +95,10 @@ export type StoryEventData =
       type: "BranchMerged";
       payload: { branch: VersionOf; base: VersionOf; modules: readonly MergedModule[]; version: VersionRef };
     }
+  /** The owner moved the story to the trash: it is gone for everyone until restored (or purged for good). */
+  | { type: "StoryTrashed"; payload: Record<string, never> }
+  /** The owner brought the story back from the trash, as it was. */
+  | { type: "StoryRestoredFromTrash"; payload: Record<string, never> }
   // membership: who may do what (./membership.ts)
   | MembershipEventData;
 
@@ -110,6 +114,12 @@ export type BranchMember = { readonly userId: string; readonly role: Role };
 export type MergedModule = { readonly module: ModuleName; readonly output: JsonObject | null; readonly inputText: string | null };
 /** What a story knows of being a branch: made from which version, under what label, by whom and when. */
 export type BranchOrigin = BranchParent & { readonly label: string; readonly createdBy: string; readonly createdAt: Date };
+/** The events that move the story in and out of the trash: they change nothing in it. */
+export const TRASH_EVENT_TYPES = ["StoryTrashed", "StoryRestoredFromTrash"] as const satisfies readonly StoryEventType[];
+
+export function isTrashEvent(type: string): type is (typeof TRASH_EVENT_TYPES)[number] {
+  return (TRASH_EVENT_TYPES as readonly string[]).includes(type);
+}
 
 /** Bumped when an event type's payload changes shape; old events are upcast on read. */
 export const EVENT_SCHEMA_VERSION = 1;
@@ -161,6 +171,8 @@ export type StoryCommand =
       versionId: string;
       baseVersionNumber: number;
     }
+  | { type: "TrashStory" }
+  | { type: "RestoreFromTrash" }
   // membership: who may do what (./membership.ts)
   | MembershipCommand;
 
@@ -197,6 +209,8 @@ export type StoryState = MembershipState & {
   readonly moduleUpdatedBy: { readonly [K in SnapshotKey]: string };
   /** null unless the story is a branch (its log begins with BranchCreated) */
   readonly branchOf: BranchOrigin | null;
+  /** when the story went to the trash (its StoryTrashed event); null when it is not there */
+  readonly trashedAt: Date | null;
 };
 
 const EPOCH = new Date(0);
@@ -224,6 +238,7 @@ export function initialState(storyId: string): StoryState {
     moduleUpdatedAt: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, EPOCH])) as unknown as StoryState["moduleUpdatedAt"],
     moduleUpdatedBy: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, ""])) as unknown as StoryState["moduleUpdatedBy"],
     branchOf: null,
+    trashedAt: null,
   };
 }
 
@@ -286,6 +301,12 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
     return [decideBranch(command)];
   }
   if (!state.exists) throw new StorySparkError("NOT_FOUND", "story not found");
+  // a story in the trash is a missing story to every command but the one that brings it back
+  if (command.type === "RestoreFromTrash") {
+    if (state.trashedAt === null) throw badInput("id", "the story is not in the trash");
+    return [{ type: "StoryRestoredFromTrash", payload: {} }];
+  }
+  if (state.trashedAt !== null) throw new StorySparkError("NOT_FOUND", "story not found");
   if (isMembershipCommand(command)) return decideMembership(command, state);
   const nextVersion = (id: string): VersionRef => ({ id, number: state.versions.latestNumber + 1 });
 
@@ -327,6 +348,8 @@ export function decide(command: StoryCommand, state: StoryState): StoryEventData
     }
     case "MergeBranch":
       return [decideMerge(state, command, nextVersion(command.versionId))];
+    case "TrashStory":
+      return [{ type: "StoryTrashed", payload: {} }];
     default:
       return assertNever(command);
   }
@@ -692,6 +715,11 @@ function evolveStory(state: StoryState, event: RecordedStoryEvent): StoryState {
       else labels.set(event.payload.number, event.payload.label);
       return { ...base, labels };
     }
+    // the trash hides the story and changes nothing in it: a restore gives it back as it was
+    case "StoryTrashed":
+      return { ...base, trashedAt: at };
+    case "StoryRestoredFromTrash":
+      return { ...base, trashedAt: null };
     // membership (./membership.ts): bumps the revision, makes no version
     case "CollaboratorInvited":
     case "InvitationAccepted":

@@ -16,6 +16,8 @@ const EVENT_TYPES = new Set<string>([
   "VersionLabeled",
   "BranchCreated",
   "BranchMerged",
+  "StoryTrashed",
+  "StoryRestoredFromTrash",
   ...MEMBERSHIP_EVENT_TYPES,
 ] satisfies StoryEventData["type"][]);
 

@@ -41,6 +41,8 @@ export type AppServices = {
   readonly throttle: AuthThrottle;
   /** the server's log; entries made while serving a request carry its id */
   readonly logger: Logger;
+  /** how long a story stays in the trash before the sweep erases it (TRASH_DAYS) */
+  readonly trashDays: number;
 };
 
 export type GraphQLContext = AppServices & {

@@ -1,5 +1,6 @@
 // Per-request DataLoaders. Every lookup is scoped to the viewer's membership: the objects of a
-// story the viewer is not a member of load as missing, so no resolver can leak them.
+// story the viewer is not a member of, or of a story in the trash, load as missing, so no
+// resolver can leak them.
 import DataLoader from "dataloader";
 import { notFound } from "../domain/errors.ts";
 import type { Database } from "../database/connect.ts";
@@ -22,8 +23,8 @@ export type Loaders = ReturnType<typeof createLoaders>;
 
 export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
   const member = viewer?.id ?? "00000000-0000-0000-0000-000000000000";
-  /** a story the viewer is a member of, in any role */
-  const shared = { collaborators: { some: { userId: member } } };
+  /** a story the viewer is a member of, in any role, and not in the trash */
+  const shared = { trashedAt: null, collaborators: { some: { userId: member } } };
   const ownStory = { story: shared };
 
   const byKey = <T, K>(keys: readonly K[], rows: T[], keyOf: (row: T) => K): (T | null)[] => {
@@ -43,7 +44,9 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
   const storyRole = new DataLoader<string, Role | null>(async (ids) =>
     byKey(
       ids,
-      (await prisma.collaborator.findMany({ where: { storyId: { in: [...ids] }, userId: member }, select: { storyId: true, role: true } })).flatMap((row) =>
+      (
+        await prisma.collaborator.findMany({ where: { storyId: { in: [...ids] }, userId: member, story: { trashedAt: null } }, select: { storyId: true, role: true } })
+      ).flatMap((row) =>
         isRole(row.role) ? [{ storyId: row.storyId, role: row.role }] : [],
       ),
       (row) => row.storyId,
@@ -119,7 +122,7 @@ export function createLoaders(prisma: DbClient, viewer: Viewer | null) {
                    AND (NOT ${labeledOnly}::boolean OR label IS NOT NULL)
                  ORDER BY version_number DESC
                  LIMIT ${first}) v
-             WHERE s.id = ANY(${storyIds}::uuid[])
+             WHERE s.id = ANY(${storyIds}::uuid[]) AND s.trashed_at IS NULL
                AND EXISTS (SELECT 1 FROM collaborators c WHERE c.story_id = s.id AND c.user_id = ${member}::uuid)
              ORDER BY v.story_id, v.version_number DESC`;
           const byStory = grouped(storyIds, rows.map(versionSummaryFromRow), (v) => v.storyId);
@@ -217,6 +220,15 @@ export function clearLoaders(loaders: Loaders): void {
 /** Loads many keys as values or nulls (a failed batch fails the field). */
 export function loadAll<K, V>(loader: DataLoader<K, V | null, unknown>, keys: readonly K[]): Promise<(V | null)[]> {
   return Promise.all(keys.map((key) => loader.load(key)));
+}
+
+/**
+ * The story, when it is not in the trash: a story that User.trash lists shows its details only;
+ * what it holds is a missing story's until it is restored.
+ */
+export function outsideTrash<T extends { trashedAt: Date | null }>(story: T): T {
+  if (story.trashedAt !== null) throw notFound("story");
+  return story;
 }
 
 export function orNotFound<T>(value: T | null | undefined, what: string): T {

@@ -77,7 +77,7 @@ export function answerKey(page: StoryPage, args: ExecutionArgs): string {
 export async function revisionOf(reader: DbClient, page: StoryPage): Promise<number | null> {
   const rows = await reader.$queryRaw<{ revision: number }[]>`
     SELECT s.revision FROM stories s
-     WHERE s.id = ${page.storyId}::uuid
+     WHERE s.id = ${page.storyId}::uuid AND s.trashed_at IS NULL
        AND EXISTS (SELECT 1 FROM collaborators c WHERE c.story_id = s.id AND c.user_id = ${page.viewerId}::uuid)`;
   return rows[0]?.revision ?? null;
 }

@@ -145,7 +145,7 @@ export async function readStoryPage(reader: DbClient, loaders: Loaders, page: St
            s.is_complete AS "isComplete", s.active_version_id AS "activeVersionId", s.active_version_number AS "activeVersionNumber",
            s.revision, s.latest_version_number AS "latestVersionNumber", s.redo_version_numbers AS "redoVersionNumbers",
            c.role AS "viewerRole",
-           s.undo_stacks AS "undoStacks", s.redo_stacks AS "redoStacks",
+           s.undo_stacks AS "undoStacks", s.redo_stacks AS "redoStacks", s.trashed_at AS "trashedAt",
            (SELECT json_agg(json_build_object(
                      'id', m.id, 'storyId', m.story_id, 'moduleName', m.module_name, 'inputText', m.input_text,
                      'outputText', m.output_text, 'moduleOrder', m.module_order, 'createdAt', m.created_at, 'updatedAt', m.updated_at,
@@ -165,7 +165,7 @@ export async function readStoryPage(reader: DbClient, loaders: Loaders, page: St
                      ORDER BY version_number DESC
                      LIMIT ${versions?.first ?? 0}::int) v) AS versions
       FROM stories s JOIN collaborators c ON c.story_id = s.id AND c.user_id = ${page.viewerId}::uuid
-     WHERE s.id = ${page.storyId}::uuid`;
+     WHERE s.id = ${page.storyId}::uuid AND s.trashed_at IS NULL`;
   const row = rows[0];
   if (!row) {
     loaders.story.prime(page.storyId, null);

@@ -17,9 +17,9 @@ type ExportedComment = NonNullable<StoryExport["comments"]>[number];
 /** Rows per statement: a page of versions holds a full snapshot each (50 KB and more). */
 const PAGE_ROWS = 50;
 
-/** null when there is no such story shared with this member, in any role (memberId null: any story, for operators). */
+/** null when there is no such story shared with this member, in any role, or it is in the trash (memberId null: any story, for operators). */
 export async function readStoryExportHeader(db: DbClient, storyId: string, memberId: string | null): Promise<StoryExportHeader | null> {
-  const story = await db.story.findFirst({ where: { id: storyId, ...(memberId === null ? {} : { collaborators: { some: { userId: memberId } } }) } });
+  const story = await db.story.findFirst({ where: { id: storyId, ...(memberId === null ? {} : { trashedAt: null, collaborators: { some: { userId: memberId } } }) } });
   if (!story) return null;
   const modules = await db.storyModule.findMany({ where: { storyId }, orderBy: { moduleOrder: "asc" } });
   return {

@@ -176,17 +176,19 @@ function sharedRead(
 }
 
 /**
- * Where in the page the viewer's membership ends for good: the index of the event removing them
- * when they are not a member now (one removed and invited back since reads on); -1 otherwise.
+ * Where in the page the viewer's membership ends for good: the index of the event removing them,
+ * or moving the story to the trash, when they are not a member now (one removed and invited back
+ * since, or a story restored since, reads on); -1 otherwise.
  */
 async function removalIn(db: DbClient, storyId: string, userId: string, page: readonly StoredEvent[]): Promise<number> {
-  const index = page.findIndex((event) => event.type === "CollaboratorRemoved" && event.payload.userId === userId);
+  const index = page.findIndex((event) => (event.type === "CollaboratorRemoved" && event.payload.userId === userId) || event.type === "StoryTrashed");
   if (index === -1) return -1;
   return (await roleInStory(db, storyId, userId)) === null ? index : -1;
 }
 
+/** A story in the trash is gone as a deleted one is. */
 async function storyExists(db: DbClient, storyId: string): Promise<boolean> {
-  return (await db.story.findUnique({ where: { id: storyId }, select: { id: true } })) !== null;
+  return (await db.story.findFirst({ where: { id: storyId, trashedAt: null }, select: { id: true } })) !== null;
 }
 
 /** A level-triggered wake-up: raised any number of times, consumed by one wait. */

@@ -26,6 +26,7 @@ type StateDocument = {
   undoStacks: { [userId: string]: StoredRuns };
   redoStacks: { [userId: string]: StoredRuns };
   activeNumber: number;
+  trashedAt: string | null;
   modules: { id: string; name: string; updatedAt: string; updatedBy: string }[];
   versions: {
     id: string;
@@ -131,6 +132,7 @@ export async function loadCommandState(
     memberRecords,
     invitations,
     moduleUpdatedBy,
+    trashedAt: doc.trashedAt === null ? null : new Date(doc.trashedAt),
   };
   if (!doc.earlier) return { state, earlier: null };
   const { requestHash, createdAt, ...row } = doc.earlier;

@@ -24,6 +24,8 @@ export type StoryRow = {
   undoStacks: MemberStackRow;
   /** each member's redo stack */
   redoStacks: MemberStackRow;
+  /** when the story went to the trash; null when it is not there */
+  trashedAt: Date | null;
 };
 
 /** user id → the member's stack as runs of version numbers, bottom first, each [first, last] */
@@ -146,6 +148,7 @@ export function storyRow(state: StoryState): StoryRow {
     redoVersionNumbers: [...state.redo],
     undoStacks: stackRow(state.undoStacks),
     redoStacks: stackRow(state.redoStacks),
+    trashedAt: state.trashedAt,
   };
 }
 

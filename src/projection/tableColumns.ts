@@ -88,6 +88,7 @@ export const STORY_COLUMNS: ColumnMap<StoryRow> = {
   redoVersionNumbers: ["redo_version_numbers", "int[]"],
   undoStacks: ["undo_stacks", "jsonb"],
   redoStacks: ["redo_stacks", "jsonb"],
+  trashedAt: ["trashed_at", "timestamptz"],
 };
 
 export const MODULE_COLUMNS: ColumnMap<StoryModuleRow> = {

@@ -33,6 +33,7 @@ import { createMetrics, METRICS_ENDPOINT } from "./metrics.ts";
 import { createReadiness, READINESS_ENDPOINT, useReadiness } from "./readiness.ts";
 import { startedAlready, type Startup } from "./startup.ts";
 import type { Tracing } from "./tracing.ts";
+import { DEFAULT_TRASH_DAYS } from "./trashSweep.ts";
 
 export type AppOptions = {
   db: Database;
@@ -60,6 +61,8 @@ export type AppOptions = {
   metrics?: { token?: string | undefined; processMetrics?: boolean };
   /** OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set (src/server/tracing.ts) */
   tracing?: Tracing | null;
+  /** how long a story stays in the trash (TRASH_DAYS): what Story.purgeAt says; 30 when omitted */
+  trashDays?: number;
 };
 
 /** Probes and scrapes: answered while the server starts, and logged at debug level only. */
@@ -95,6 +98,7 @@ export function createApp(options: AppOptions) {
     ai: options.ai,
     throttle: options.throttle ?? createAuthThrottle(),
     logger,
+    trashDays: options.trashDays ?? DEFAULT_TRASH_DAYS,
   };
   const policy = options.policy ?? developmentPolicy();
   const liveLimits: LiveLimits = { ...DEFAULT_LIVE_LIMITS, ...options.live };

@@ -10,6 +10,7 @@ import { createLiveMessaging } from "../live/pubsub.ts";
 import { createPresenceStore } from "../live/presence.ts";
 import { GenerationService } from "../ai/generations.ts";
 import { createApp } from "./app.ts";
+import { startTrashSweep, type TrashSweep } from "./trashSweep.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { DatabaseRefusedError, Startup, databaseAddress, startDatabase } from "./startup.ts";
 
@@ -94,12 +95,14 @@ async function main() {
     startup,
     redisPing: config.redisUrl ? (timeoutMs) => live.ping(timeoutMs) : undefined,
     metrics: { token: config.metricsToken, processMetrics: true },
+    trashDays: config.trashDays,
     tracing,
   });
   const { server } = app;
 
   const stopped = new AbortController();
   let stopping = false;
+  let trashSweep: TrashSweep | null = null;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -111,6 +114,7 @@ async function main() {
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     await app.close(); // ends subscriptions, stops accepting; in-flight requests finish
+    await trashSweep?.stop();
     await ai.close();
     await live.close();
     await presenceStore.close();
@@ -146,6 +150,12 @@ async function main() {
     process.exit(1);
   }
   startup.done();
+  trashSweep = startTrashSweep({
+    services: { db, pubsub: live.pubsub },
+    days: config.trashDays,
+    intervalMs: config.trashSweepMs,
+    log: { info: (message) => logger.info(message), warn: (message, error) => logger.warn(message, error) },
+  });
   const redisAnswers = config.redisUrl ? await live.ping(1_000).then(() => true, () => false) : false;
   const where = [
     db.kind === "pglite" ? `embedded database in ${config.dataDir}` : `PostgreSQL at ${databaseAddress(config.databaseUrl!)}`,

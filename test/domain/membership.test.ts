@@ -219,6 +219,9 @@ describe("content commands", () => {
       ChangeRole: "owner",
       RemoveCollaborator: "owner",
       TransferOwnership: "owner",
+      TrashStory: "owner",
+      RestoreFromTrash: "owner",
+      PurgeStory: "owner",
     });
   });
 });

@@ -296,3 +296,13 @@ export const ModuleDraftBy = graphql(`
     moduleDraft(storyId: $storyId) { done error { code } actor { id username } }
   }
 `);
+
+export const RestoreStory = graphql(`
+  mutation RestoreStory($input: RestoreStoryInput!) {
+    restoreStory(input: $input) { story { id title revision } event { type } }
+  }
+`);
+
+export const PurgeStory = graphql(`
+  mutation PurgeStory($input: PurgeStoryInput!) { purgeStory(input: $input) { purgedStoryIds } }
+`);

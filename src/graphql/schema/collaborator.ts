@@ -3,7 +3,7 @@
 // the story's own log, run through the same command service as any change.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { builder } from "../builder.ts";
-import { clearLoaders, orNotFound } from "../loaders.ts";
+import { clearLoaders, orNotFound, outsideTrash } from "../loaders.ts";
 import { encodeGlobalId, idOf } from "../globalIds.ts";
 import type { GraphQLContext, SignedInContext } from "../context.ts";
 import type { StoryInvitation, User } from "../../generated/prisma/client.ts";
@@ -97,7 +97,7 @@ builder.objectFields(StoryType, (t) => ({
     type: [CollaboratorType],
     description: "The story's members, the owner first, then in the order they joined. Any member sees them.",
     resolve: async (story, _args, context) => {
-      const rows = await context.reader.collaborator.findMany({ where: { storyId: story.id }, include: { user: true }, orderBy: [{ createdAt: "asc" }, { userId: "asc" }] });
+      const rows = await context.reader.collaborator.findMany({ where: { storyId: outsideTrash(story).id }, include: { user: true }, orderBy: [{ createdAt: "asc" }, { userId: "asc" }] });
       for (const row of rows) context.loaders.user.prime(row.userId, row.user);
       const members = rows.flatMap((row) =>
         isRole(row.role) ? [{ storyId: row.storyId, user: row.user, role: row.role, since: row.createdAt, invitedBy: row.invitedBy }] : [],

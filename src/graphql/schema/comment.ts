@@ -2,7 +2,7 @@
 // comment mutations; Story.comments and StoryModule.comments. The rules are the comment decider's
 // (src/domain/comments.ts); the stream and its handler are src/commands/commentCommands.ts.
 import { builder } from "../builder.ts";
-import { loadAll, orNotFound, clearLoaders } from "../loaders.ts";
+import { loadAll, orNotFound, clearLoaders, outsideTrash } from "../loaders.ts";
 import type { GraphQLContext, SignedInContext } from "../context.ts";
 import type { StoryComment } from "../../generated/prisma/client.ts";
 import { MODULES, moduleByName, type JsonObject } from "../../domain/catalogue.ts";
@@ -173,7 +173,7 @@ builder.objectField(StoryType, "comments", (t) =>
       first: t.arg.int({ description: PAGE_ARGUMENTS.first }),
       after: t.arg.string({ description: PAGE_ARGUMENTS.after }),
     },
-    resolve: (story, args, context) => commentThreads(context, story.id, args),
+    resolve: (story, args, context) => commentThreads(context, outsideTrash(story).id, args),
   }),
 );
 

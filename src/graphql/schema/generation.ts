@@ -2,7 +2,7 @@
 import { roleInStory } from "../../commands/storyAccess.ts";
 import { builder } from "../builder.ts";
 import type { GraphQLContext } from "../context.ts";
-import { clearLoaders, loadAll, orNotFound, versionKey, viewerOf } from "../loaders.ts";
+import { clearLoaders, loadAll, orNotFound, outsideTrash, versionKey, viewerOf } from "../loaders.ts";
 import { encodeGlobalId, idOf } from "../globalIds.ts";
 import type { AiGeneration } from "../../generated/prisma/client.ts";
 import type { ModuleName } from "../../domain/catalogue.ts";
@@ -134,7 +134,7 @@ builder.objectField(StoryType, "aiUsage", (t) =>
     type: AiUsage,
     description: "The story's AI spend (all of it, or since a moment), whoever generated: any member sees it.",
     args: { since: t.arg({ type: "DateTime", description: "Count from this moment; default: from the start." }) },
-    resolve: (story, { since }, context) => aiUsage(context.reader, { storyId: story.id }, since ?? null),
+    resolve: (story, { since }, context) => aiUsage(context.reader, { storyId: outsideTrash(story).id }, since ?? null),
   }),
 );
 
@@ -349,7 +349,7 @@ builder.objectField(StoryType, "generations", (t) =>
     },
     resolve: (story, { first, status }, context) =>
       context.reader.aiGeneration.findMany({
-        where: { storyId: story.id, ...(status ? { status } : {}) },
+        where: { storyId: outsideTrash(story).id, ...(status ? { status } : {}) },
         orderBy: { createdAt: "desc" },
         take: pageSize(first),
       }),

@@ -1,7 +1,7 @@
 // Reading history: a story as of any revision, what changed between versions, and
 // exporting and importing a whole story.
 import { builder } from "../builder.ts";
-import { orNotFound, versionKey } from "../loaders.ts";
+import { orNotFound, versionKey, outsideTrash } from "../loaders.ts";
 import { idOf } from "../globalIds.ts";
 import { StorySparkError, notFound } from "../../domain/errors.ts";
 import { EMPTY_INPUTS, EMPTY_OUTPUTS, type ModuleName } from "../../domain/catalogue.ts";
@@ -58,7 +58,7 @@ builder.objectField(StoryType, "at", (t) =>
     args: { revision: t.arg.int({ required: true, description: "A seq of the story's log, 1 to the story's revision." }) },
     resolve: async (story, { revision }, context) => {
       if (revision < 1 || revision > story.revision) throw notFound(`revision ${revision}`);
-      return storyAtRevision(story.id, await readStream(context.reader, story.id, { limit: revision }));
+      return storyAtRevision(story.id, await readStream(context.reader, outsideTrash(story).id, { limit: revision }));
     },
   }),
 );

@@ -1,15 +1,17 @@
-// Story: its fields, the viewer's story list, and creating, updating and deleting stories.
+// Story: its fields, the viewer's story list, and creating, updating and deleting stories (to the
+// trash, restored from it, or purged for good).
 import { builder } from "../builder.ts";
 import { PUBLIC } from "../closedByDefault.ts";
-import { loadAll, orNotFound } from "../loaders.ts";
+import { loadAll, orNotFound, outsideTrash } from "../loaders.ts";
 import type { GraphQLContext, SignedInContext } from "../context.ts";
 import type { Story } from "../../generated/prisma/client.ts";
 import { LIMITS, moduleByName } from "../../domain/catalogue.ts";
-import { deleteStory, newStoryIds, runStoryCommand, type StoryCommandResult } from "../../commands/storyCommands.ts";
+import { newStoryIds, runStoryCommand, type StoryCommandResult } from "../../commands/storyCommands.ts";
+import { purgeStory, restoreStory, trashStory } from "../../commands/trashCommands.ts";
 import type { StoryCommand } from "../../domain/story.ts";
 import { readStream } from "../../eventstore/eventStore.ts";
-import { publishStoryDeleted } from "../../live/publish.ts";
-import { idOf } from "../globalIds.ts";
+import { encodeGlobalId, idOf } from "../globalIds.ts";
+import { notFound } from "../../domain/errors.ts";
 import { clearLoaders, primeFromCommand, versionKey } from "../loaders.ts";
 import { connectionOf, CURSOR_SHAPES, decodeCursor, encodeCursor, EVENTS_PAGE, MAX_PAGE, PAGE_ARGUMENTS, pageSize } from "./paging.ts";
 import { UserType } from "./user.ts";
@@ -82,7 +84,7 @@ builder.node(StoryType, {
         first: t.arg.int({ description: `How many events, 0 to ${MAX_PAGE}; default ${EVENTS_PAGE}.` }),
       },
       resolve: (story, { after, first }, context) =>
-        readStream(context.reader, story.id, { after: after ?? 0, limit: pageSize(first ?? EVENTS_PAGE) }),
+        readStream(context.reader, outsideTrash(story).id, { after: after ?? 0, limit: pageSize(first ?? EVENTS_PAGE) }),
     }),
     activeVersionNumber: t.exposeInt("activeVersionNumber", { description: "The number of the active version." }),
     canUndo: t.boolean({
@@ -100,11 +102,34 @@ builder.node(StoryType, {
       description: "The story's metadata entries, by key.",
       resolve: (story, _args, context) => metadataOf(context, "story", story.id),
     }),
+    trashedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description:
+        "When the owner deleted the story, moving it to the trash (User.trash lists it there); null when it is not in the trash, " +
+        "and for anyone but the owner.",
+      resolve: (story, _args, context) => (context.viewer?.id === story.userId ? story.trashedAt : null),
+    }),
+    purgeAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description:
+        "When a story in the trash is erased for good unless restored first: TRASH_DAYS after trashedAt (the sweep runs hourly, " +
+        "so it may go a little later). Null when it is not in the trash, and for anyone but the owner.",
+      resolve: (story, _args, context) => {
+        if (context.viewer?.id !== story.userId || story.trashedAt === null) return null;
+        return new Date(story.trashedAt.getTime() + context.trashDays * DAY_MS);
+      },
+    }),
   }),
 });
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 export async function activeVersionOf(context: GraphQLContext, story: Story) {
   const version = story.activeVersionId ? await context.loaders.version.load(story.activeVersionId) : null;
+  // a story in the trash (User.trash) shows its details only: its content is gone until restored
+  if (!version && story.trashedAt !== null) throw notFound("story");
   if (!version) throw new Error(`story ${story.id} has no active version`);
   return version;
 }
@@ -125,8 +150,9 @@ export async function storiesConnection(
   if (context.viewer?.id !== userId) return connectionOf([], 0, () => "", false);
   const rows = await context.reader.story.findMany({
     where: {
-      // the stories the viewer owns and those shared with them, in any role (Story.viewerRole)
+      // the stories the viewer owns and those shared with them, in any role (Story.viewerRole); none in the trash
       collaborators: { some: { userId } },
+      trashedAt: null,
       ...(cursor ? { OR: [{ createdAt: { lt: new Date(cursor[0]) } }, { createdAt: new Date(cursor[0]), id: { lt: cursor[1] } }] } : {}),
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
@@ -134,6 +160,30 @@ export async function storiesConnection(
   });
   for (const story of rows) context.loaders.story.prime(story.id, story);
   return connectionOf(rows, size, (s) => encodeCursor([s.createdAt.toISOString(), s.id]), cursor !== null);
+}
+
+/**
+ * The stories the user owns in the trash, the most recently trashed first; none for anyone but
+ * the user. Not primed into the story loader: in the trash, a story is missing to every other field.
+ */
+export async function trashConnection(
+  context: GraphQLContext,
+  userId: string,
+  args: { first?: number | null; after?: string | null },
+) {
+  const size = pageSize(args.first);
+  const cursor = decodeCursor(args.after, CURSOR_SHAPES.story);
+  if (context.viewer?.id !== userId) return connectionOf([], 0, () => "", false);
+  const rows = await context.reader.story.findMany({
+    where: {
+      userId,
+      trashedAt: { not: null },
+      ...(cursor ? { OR: [{ trashedAt: { lt: new Date(cursor[0]) } }, { trashedAt: new Date(cursor[0]), id: { lt: cursor[1] } }] } : {}),
+    },
+    orderBy: [{ trashedAt: "desc" }, { id: "desc" }],
+    take: size + 1,
+  });
+  return connectionOf(rows, size, (s) => encodeCursor([s.trashedAt!.toISOString(), s.id]), cursor !== null);
 }
 
 builder.queryFields((t) => ({
@@ -291,6 +341,23 @@ const DeleteStoryPayload = builder.objectRef<{ deletedStoryId: string }>("Delete
   fields: (t) => ({ deletedStoryId: t.exposeID("deletedStoryId", { description: "The global id of the story deleted." }) }),
 });
 
+const RestoreStoryInput = builder.inputType("RestoreStoryInput", {
+  description: "The story to bring back from the trash.",
+  fields: (t) => ({ id: t.id({ required: true, description: "The story's global id (as User.trash lists it)." }) }),
+});
+
+const PurgeStoryInput = builder.inputType("PurgeStoryInput", {
+  description: "The story in the trash to erase for good.",
+  fields: (t) => ({ id: t.id({ required: true, description: "The story's global id (as User.trash lists it)." }) }),
+});
+
+const PurgeStoryPayload = builder.objectRef<{ purgedStoryIds: string[] }>("PurgeStoryPayload").implement({
+  description: "What purging a story answers.",
+  fields: (t) => ({
+    purgedStoryIds: t.exposeIDList("purgedStoryIds", { description: "The global ids of the stories erased: the story, and those that went to the trash with it." }),
+  }),
+});
+
 builder.mutationFields((t) => ({
   createStory: t.withAuth({ signedIn: true }).field({
     type: StoryChangePayload,
@@ -325,14 +392,41 @@ builder.mutationFields((t) => ({
   }),
   deleteStory: t.withAuth({ signedIn: true }).field({
     type: DeleteStoryPayload,
-    description: "Deletes the story with its whole history, members, invitations and metadata: the owner only (FORBIDDEN for other members).",
+    description:
+      "Moves the story to the trash: the owner only (FORBIDDEN for other members). There it is a missing story to everyone, the " +
+      "owner included, and its open subscriptions end with NOT_FOUND; User.trash lists it. restoreStory brings it back as it was; " +
+      "purgeStory, or TRASH_DAYS later the server, erases it for good. A story already in the trash is NOT_FOUND.",
     args: { input: t.arg({ type: DeleteStoryInput, required: true, description: "The story to delete." }) },
     resolve: async (_root, { input }, context) => {
-      const storyId = idOf("Story", input.id);
-      await deleteStory(context.db, storyId, context.viewer.id);
-      publishStoryDeleted(context.pubsub, storyId);
+      await trashStory(context, idOf("Story", input.id), context.viewer.id);
       clearLoaders(context.loaders);
       return { deletedStoryId: input.id };
+    },
+  }),
+  restoreStory: t.withAuth({ signedIn: true }).field({
+    type: StoryChangePayload,
+    description:
+      "Brings a story back from the trash as it was: its content, versions, members, comments and undo history. The owner only " +
+      "(FORBIDDEN for other members; NOT_FOUND for anyone else). BAD_USER_INPUT on `id` when the story is not in the trash.",
+    args: { input: t.arg({ type: RestoreStoryInput, required: true, description: "The story to restore." }) },
+    resolve: async (_root, { input }, context) => {
+      const result = await restoreStory(context, idOf("Story", input.id), context.viewer.id);
+      clearLoaders(context.loaders);
+      if (result.after) primeFromCommand(context.loaders, result.after, result.events);
+      return { storyId: result.storyId, eventId: result.event.id, activeVersionNumber: result.event.activeVersionNumber, replayed: false };
+    },
+  }),
+  purgeStory: t.withAuth({ signedIn: true }).field({
+    type: PurgeStoryPayload,
+    description:
+      "Erases a story in the trash for good, with its whole history, comments, members, metadata and generations (spend and usage " +
+      "figures stay, without it). The owner only (FORBIDDEN for other members; NOT_FOUND for anyone else). BAD_USER_INPUT on `id` " +
+      "when the story is not in the trash: deleteStory first.",
+    args: { input: t.arg({ type: PurgeStoryInput, required: true, description: "The story to purge." }) },
+    resolve: async (_root, { input }, context) => {
+      const purged = await purgeStory(context, idOf("Story", input.id), context.viewer.id);
+      clearLoaders(context.loaders);
+      return { purgedStoryIds: purged.map((id) => encodeGlobalId("Story", id)) };
     },
   }),
 }));

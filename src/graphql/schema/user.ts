@@ -9,7 +9,7 @@ import { signOut } from "../../auth/sessions.ts";
 import { FRESH_TOKEN_MS, deleteAccount } from "../../commands/accountCommands.ts";
 import { ACCOUNT_EXPORT_PATHS, accountExportFileName, type AccountExportFormat } from "../../server/accountExportRoute.ts";
 import { PASSWORD_MAX, PASSWORD_MIN } from "../../auth/passwordPolicy.ts";
-import { storiesConnection, StoryConnection } from "./story.ts";
+import { storiesConnection, StoryConnection, trashConnection } from "./story.ts";
 import { PAGE_ARGUMENTS } from "./paging.ts";
 
 export const UserType = builder.objectRef<User>("User");
@@ -32,6 +32,14 @@ builder.node(UserType, {
       description: "The user's stories, newest first: the viewer's own and those shared with them (Story.viewerRole); none for anyone else.",
       args: { first: t.arg.int({ description: PAGE_ARGUMENTS.first }), after: t.arg.string({ description: PAGE_ARGUMENTS.after }) },
       resolve: (user, args, context) => storiesConnection(context, user.id, args),
+    }),
+    trash: t.field({
+      type: StoryConnection,
+      description:
+        "The viewer's own stories in the trash (deleteStory), the most recently deleted first, with trashedAt and purgeAt; " +
+        "none for anyone else. Only their details are there (title, logline, genre, dates): restoreStory brings back the rest.",
+      args: { first: t.arg.int({ description: PAGE_ARGUMENTS.first }), after: t.arg.string({ description: PAGE_ARGUMENTS.after }) },
+      resolve: (user, args, context) => trashConnection(context, user.id, args),
     }),
   }),
 });

@@ -1844,7 +1844,8 @@ export const StoryScalarFieldEnum = {
   latestVersionNumber: 'latestVersionNumber',
   redoVersionNumbers: 'redoVersionNumbers',
   undoStacks: 'undoStacks',
-  redoStacks: 'redoStacks'
+  redoStacks: 'redoStacks',
+  trashedAt: 'trashedAt'
 } as const
 
 export type StoryScalarFieldEnum = (typeof StoryScalarFieldEnum)[keyof typeof StoryScalarFieldEnum]

@@ -53,6 +53,7 @@ export type StoryMinAggregateOutputType = {
   activeVersionNumber: number | null
   revision: number | null
   latestVersionNumber: number | null
+  trashedAt: Date | null
 }
 
 export type StoryMaxAggregateOutputType = {
@@ -68,6 +69,7 @@ export type StoryMaxAggregateOutputType = {
   activeVersionNumber: number | null
   revision: number | null
   latestVersionNumber: number | null
+  trashedAt: Date | null
 }
 
 export type StoryCountAggregateOutputType = {
@@ -86,6 +88,7 @@ export type StoryCountAggregateOutputType = {
   redoVersionNumbers: number
   undoStacks: number
   redoStacks: number
+  trashedAt: number
   _all: number
 }
 
@@ -117,6 +120,7 @@ export type StoryMinAggregateInputType = {
   activeVersionNumber?: true
   revision?: true
   latestVersionNumber?: true
+  trashedAt?: true
 }
 
 export type StoryMaxAggregateInputType = {
@@ -132,6 +136,7 @@ export type StoryMaxAggregateInputType = {
   activeVersionNumber?: true
   revision?: true
   latestVersionNumber?: true
+  trashedAt?: true
 }
 
 export type StoryCountAggregateInputType = {
@@ -150,6 +155,7 @@ export type StoryCountAggregateInputType = {
   redoVersionNumbers?: true
   undoStacks?: true
   redoStacks?: true
+  trashedAt?: true
   _all?: true
 }
 
@@ -255,6 +261,7 @@ export type StoryGroupByOutputType = {
   redoVersionNumbers: number[]
   undoStacks: runtime.JsonValue
   redoStacks: runtime.JsonValue
+  trashedAt: Date | null
   _count: StoryCountAggregateOutputType | null
   _avg: StoryAvgAggregateOutputType | null
   _sum: StorySumAggregateOutputType | null
@@ -296,6 +303,7 @@ export type StoryWhereInput = {
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
   undoStacks?: Prisma.JsonFilter<"Story">
   redoStacks?: Prisma.JsonFilter<"Story">
+  trashedAt?: Prisma.DateTimeNullableFilter<"Story"> | Date | string | null
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
@@ -319,6 +327,7 @@ export type StoryOrderByWithRelationInput = {
   redoVersionNumbers?: Prisma.SortOrder
   undoStacks?: Prisma.SortOrder
   redoStacks?: Prisma.SortOrder
+  trashedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   owner?: Prisma.UserOrderByWithRelationInput
   modules?: Prisma.StoryModuleOrderByRelationAggregateInput
   versions?: Prisma.StoryVersionOrderByRelationAggregateInput
@@ -345,6 +354,7 @@ export type StoryWhereUniqueInput = Prisma.AtLeast<{
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
   undoStacks?: Prisma.JsonFilter<"Story">
   redoStacks?: Prisma.JsonFilter<"Story">
+  trashedAt?: Prisma.DateTimeNullableFilter<"Story"> | Date | string | null
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   modules?: Prisma.StoryModuleListRelationFilter
   versions?: Prisma.StoryVersionListRelationFilter
@@ -368,6 +378,7 @@ export type StoryOrderByWithAggregationInput = {
   redoVersionNumbers?: Prisma.SortOrder
   undoStacks?: Prisma.SortOrder
   redoStacks?: Prisma.SortOrder
+  trashedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.StoryCountOrderByAggregateInput
   _avg?: Prisma.StoryAvgOrderByAggregateInput
   _max?: Prisma.StoryMaxOrderByAggregateInput
@@ -394,6 +405,7 @@ export type StoryScalarWhereWithAggregatesInput = {
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
   undoStacks?: Prisma.JsonWithAggregatesFilter<"Story">
   redoStacks?: Prisma.JsonWithAggregatesFilter<"Story">
+  trashedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Story"> | Date | string | null
 }
 
 export type StoryCreateInput = {
@@ -411,6 +423,7 @@ export type StoryCreateInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
@@ -434,6 +447,7 @@ export type StoryUncheckedCreateInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
@@ -455,6 +469,7 @@ export type StoryUpdateInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
@@ -478,6 +493,7 @@ export type StoryUncheckedUpdateInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
@@ -500,6 +516,7 @@ export type StoryCreateManyInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
 }
 
 export type StoryUpdateManyMutationInput = {
@@ -517,6 +534,7 @@ export type StoryUpdateManyMutationInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type StoryUncheckedUpdateManyInput = {
@@ -535,6 +553,7 @@ export type StoryUncheckedUpdateManyInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type StoryListRelationFilter = {
@@ -571,6 +590,7 @@ export type StoryCountOrderByAggregateInput = {
   redoVersionNumbers?: Prisma.SortOrder
   undoStacks?: Prisma.SortOrder
   redoStacks?: Prisma.SortOrder
+  trashedAt?: Prisma.SortOrder
 }
 
 export type StoryAvgOrderByAggregateInput = {
@@ -593,6 +613,7 @@ export type StoryMaxOrderByAggregateInput = {
   activeVersionNumber?: Prisma.SortOrder
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
+  trashedAt?: Prisma.SortOrder
 }
 
 export type StoryMinOrderByAggregateInput = {
@@ -608,6 +629,7 @@ export type StoryMinOrderByAggregateInput = {
   activeVersionNumber?: Prisma.SortOrder
   revision?: Prisma.SortOrder
   latestVersionNumber?: Prisma.SortOrder
+  trashedAt?: Prisma.SortOrder
 }
 
 export type StorySumOrderByAggregateInput = {
@@ -748,6 +770,7 @@ export type StoryCreateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
@@ -769,6 +792,7 @@ export type StoryUncheckedCreateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
@@ -820,6 +844,7 @@ export type StoryScalarWhereInput = {
   redoVersionNumbers?: Prisma.IntNullableListFilter<"Story">
   undoStacks?: Prisma.JsonFilter<"Story">
   redoStacks?: Prisma.JsonFilter<"Story">
+  trashedAt?: Prisma.DateTimeNullableFilter<"Story"> | Date | string | null
 }
 
 export type StoryCreateWithoutModulesInput = {
@@ -837,6 +862,7 @@ export type StoryCreateWithoutModulesInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
@@ -859,6 +885,7 @@ export type StoryUncheckedCreateWithoutModulesInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
   invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
@@ -895,6 +922,7 @@ export type StoryUpdateWithoutModulesInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
@@ -917,6 +945,7 @@ export type StoryUncheckedUpdateWithoutModulesInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
   invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
@@ -937,6 +966,7 @@ export type StoryCreateWithoutVersionsInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorCreateNestedManyWithoutStoryInput
@@ -959,6 +989,7 @@ export type StoryUncheckedCreateWithoutVersionsInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
   invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
@@ -995,6 +1026,7 @@ export type StoryUpdateWithoutVersionsInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
@@ -1017,6 +1049,7 @@ export type StoryUncheckedUpdateWithoutVersionsInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
   invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
@@ -1037,6 +1070,7 @@ export type StoryCreateWithoutCollaboratorsInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
@@ -1059,6 +1093,7 @@ export type StoryUncheckedCreateWithoutCollaboratorsInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   invitations?: Prisma.StoryInvitationUncheckedCreateNestedManyWithoutStoryInput
@@ -1095,6 +1130,7 @@ export type StoryUpdateWithoutCollaboratorsInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
@@ -1117,6 +1153,7 @@ export type StoryUncheckedUpdateWithoutCollaboratorsInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   invitations?: Prisma.StoryInvitationUncheckedUpdateManyWithoutStoryNestedInput
@@ -1137,6 +1174,7 @@ export type StoryCreateWithoutInvitationsInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   owner: Prisma.UserCreateNestedOneWithoutStoriesInput
   modules?: Prisma.StoryModuleCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionCreateNestedManyWithoutStoryInput
@@ -1159,6 +1197,7 @@ export type StoryUncheckedCreateWithoutInvitationsInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
   modules?: Prisma.StoryModuleUncheckedCreateNestedManyWithoutStoryInput
   versions?: Prisma.StoryVersionUncheckedCreateNestedManyWithoutStoryInput
   collaborators?: Prisma.CollaboratorUncheckedCreateNestedManyWithoutStoryInput
@@ -1195,6 +1234,7 @@ export type StoryUpdateWithoutInvitationsInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   owner?: Prisma.UserUpdateOneRequiredWithoutStoriesNestedInput
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
@@ -1217,6 +1257,7 @@ export type StoryUncheckedUpdateWithoutInvitationsInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
@@ -1237,6 +1278,7 @@ export type StoryCreateManyOwnerInput = {
   redoVersionNumbers?: Prisma.StoryCreateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Date | string | null
 }
 
 export type StoryUpdateWithoutOwnerInput = {
@@ -1254,6 +1296,7 @@ export type StoryUpdateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   modules?: Prisma.StoryModuleUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUpdateManyWithoutStoryNestedInput
@@ -1275,6 +1318,7 @@ export type StoryUncheckedUpdateWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   modules?: Prisma.StoryModuleUncheckedUpdateManyWithoutStoryNestedInput
   versions?: Prisma.StoryVersionUncheckedUpdateManyWithoutStoryNestedInput
   collaborators?: Prisma.CollaboratorUncheckedUpdateManyWithoutStoryNestedInput
@@ -1296,6 +1340,7 @@ export type StoryUncheckedUpdateManyWithoutOwnerInput = {
   redoVersionNumbers?: Prisma.StoryUpdateredoVersionNumbersInput | number[]
   undoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   redoStacks?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  trashedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 
@@ -1372,6 +1417,7 @@ export type StorySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   redoVersionNumbers?: boolean
   undoStacks?: boolean
   redoStacks?: boolean
+  trashedAt?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
   versions?: boolean | Prisma.Story$versionsArgs<ExtArgs>
@@ -1396,6 +1442,7 @@ export type StorySelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   redoVersionNumbers?: boolean
   undoStacks?: boolean
   redoStacks?: boolean
+  trashedAt?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["story"]>
 
@@ -1415,6 +1462,7 @@ export type StorySelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   redoVersionNumbers?: boolean
   undoStacks?: boolean
   redoStacks?: boolean
+  trashedAt?: boolean
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["story"]>
 
@@ -1434,9 +1482,10 @@ export type StorySelectScalar = {
   redoVersionNumbers?: boolean
   undoStacks?: boolean
   redoStacks?: boolean
+  trashedAt?: boolean
 }
 
-export type StoryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "title" | "logline" | "genre" | "createdAt" | "updatedAt" | "isComplete" | "activeVersionId" | "activeVersionNumber" | "revision" | "latestVersionNumber" | "redoVersionNumbers" | "undoStacks" | "redoStacks", ExtArgs["result"]["story"]>
+export type StoryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "userId" | "title" | "logline" | "genre" | "createdAt" | "updatedAt" | "isComplete" | "activeVersionId" | "activeVersionNumber" | "revision" | "latestVersionNumber" | "redoVersionNumbers" | "undoStacks" | "redoStacks" | "trashedAt", ExtArgs["result"]["story"]>
 export type StoryInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   modules?: boolean | Prisma.Story$modulesArgs<ExtArgs>
@@ -1495,6 +1544,10 @@ export type $StoryPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
      * per member (user id → version numbers, the next one last): the versions whose changes their redo re-applies
      */
     redoStacks: runtime.JsonValue
+    /**
+     * when the owner moved the story to the trash (StoryTrashed); null when it is not in the trash
+     */
+    trashedAt: Date | null
   }, ExtArgs["result"]["story"]>
   composites: {}
 }
@@ -1938,6 +1991,7 @@ export interface StoryFieldRefs {
   readonly redoVersionNumbers: Prisma.FieldRef<"Story", 'Int[]'>
   readonly undoStacks: Prisma.FieldRef<"Story", 'Json'>
   readonly redoStacks: Prisma.FieldRef<"Story", 'Json'>
+  readonly trashedAt: Prisma.FieldRef<"Story", 'DateTime'>
 }
     
 
