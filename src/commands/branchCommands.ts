@@ -326,9 +326,11 @@ export async function branchTree(db: DbClient, storyId: string, viewerId: string
        WHERE down.depth < 1000
     )
     SELECT d.story_id::text AS story, d.branch_parent_id::text AS parent,
-           EXISTS (SELECT 1 FROM collaborators c WHERE c.story_id = d.story_id AND c.user_id = ${viewerId}::uuid) AS visible
+           EXISTS (SELECT 1 FROM collaborators c JOIN stories s ON s.id = c.story_id
+                    WHERE c.story_id = d.story_id AND c.user_id = ${viewerId}::uuid AND s.trashed_at IS NULL) AS visible
       FROM down d ORDER BY d.created_at, d.story_id`;
-  const rootVisible = await db.collaborator.findUnique({ where: { storyId_userId: { storyId: root, userId: viewerId } }, select: { role: true } });
+  // a story in the trash is a missing one: it is left out like one the viewer can't see
+  const rootVisible = await db.collaborator.findFirst({ where: { storyId: root, userId: viewerId, story: { trashedAt: null } }, select: { role: true } });
   const children = new Map<string, string[]>();
   const visible = new Set(rows.flatMap((row) => (row.visible ? [row.story] : [])));
   if (rootVisible) visible.add(root);

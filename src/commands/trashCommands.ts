@@ -15,10 +15,21 @@ const TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 60_000 } as const;
 
 /**
  * The stories that go to the trash, come back and are purged together with `storyId`, itself
- * first: the story alone for now (a story's branches will join it).
+ * first: its branches, and theirs, as far down as they are its owner's. A branch someone else made
+ * is theirs: it stays where it is (its `branchOf.story` reads null while the story is away), and
+ * so does what hangs under it.
  */
-export async function storiesMovedWith(_tx: DbClient, storyId: string): Promise<string[]> {
-  return [storyId];
+export async function storiesMovedWith(tx: DbClient, storyId: string): Promise<string[]> {
+  const rows = await tx.$queryRaw<{ id: string }[]>`
+    WITH RECURSIVE family(id, owner) AS (
+      SELECT id, user_id FROM stories WHERE id = ${storyId}::uuid
+      UNION
+      SELECT s.id, s.user_id FROM family f
+        JOIN story_branches b ON b.branch_parent_id = f.id
+        JOIN stories s ON s.id = b.story_id AND s.user_id = f.owner
+    )
+    SELECT id FROM family ORDER BY id = ${storyId}::uuid DESC, id`;
+  return rows.map((row) => row.id);
 }
 
 /**
@@ -52,12 +63,15 @@ async function moveStories(
   type: "TrashStory" | "RestoreFromTrash",
 ): Promise<StoryCommandResult[]> {
   return services.db.prisma.$transaction(async (tx) => {
+    // a branch that went to the trash before the story did stays there when the story comes back
+    const [was] = await tx.$queryRaw<{ trashedAt: Date | null }[]>`SELECT trashed_at AS "trashedAt" FROM stories WHERE id = ${storyId}::uuid`;
     const lead = await executeInTransaction(tx, { storyId, actorId, command: { type } }, { authorize: true });
     const results = [lead];
     for (const id of await storiesMovedWith(tx, storyId)) {
       if (id === storyId) continue;
       const loaded = await loadCommandState(tx, id, { lock: true });
       if (!loaded || (loaded.state.trashedAt !== null) === (type === "TrashStory")) continue;
+      if (type === "RestoreFromTrash" && was?.trashedAt && loaded.state.trashedAt! < was.trashedAt) continue;
       results.push(await executeInTransaction(tx, { storyId: id, actorId, command: { type } }, { authorize: false }));
     }
     return results;
@@ -110,11 +124,14 @@ export async function purgeTrashedBefore(services: CommandServices, cutoff: Date
   }
 }
 
-/** Erases the story and those that move with it, each under its lock; the caller holds the first one's. */
+/**
+ * Erases the story and those that move with it and are in the trash too (a branch restored on its
+ * own stays), each under its lock; the caller holds the first one's.
+ */
 async function eraseMoved(tx: DbClient, storyId: string): Promise<string[]> {
   const erased: string[] = [];
   for (const id of await storiesMovedWith(tx, storyId)) {
-    const [held] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM stories WHERE id = ${id}::uuid FOR UPDATE`;
+    const [held] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM stories WHERE id = ${id}::uuid AND trashed_at IS NOT NULL FOR UPDATE`;
     if (!held) continue;
     await eraseStory(tx, id);
     erased.push(id);

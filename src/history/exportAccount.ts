@@ -237,7 +237,8 @@ function readHeader(db: Database, storyId: string, userId: string): Promise<Stor
     async (tx) => {
       // the user's own stories only: one shared with them is theirs to read, not to take away
       if (!(await tx.story.findFirst({ where: { id: storyId, userId }, select: { id: true } }))) return null;
-      return readStoryExportHeader(tx, storyId, userId);
+      // owned: read whatever its state, the trash included (its log says it is there)
+      return readStoryExportHeader(tx, storyId, null);
     },
     db.kind === "postgres" ? { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead } : {},
   );
