@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql } from "./generated/gql.ts";
-import { CreateStory, SignIn, SignUp, StoryState, Undo, WriteModule } from "./support/documents.ts";
+import { CreateStory, DeleteStory, SignIn, SignUp, StoryState, Undo, WriteModule } from "./support/documents.ts";
 import { AcceptInvitation, InviteCollaborator } from "./support/membershipDocuments.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "./support/fakeOpenAI.ts";
 import { startFakeSupabase, type FakeSupabase } from "./support/fakeSupabase.ts";
@@ -35,6 +35,15 @@ const SetMetadata = graphql(`
 `);
 const Me = graphql(`
   query ErasureMe { viewer { id } }
+`);
+const Branch = graphql(`
+  mutation ErasureBranch($input: CreateBranchInput!) { createBranch(input: $input) { story { id } } }
+`);
+const Merge = graphql(`
+  mutation ErasureMerge($input: MergeBranchInput!) { mergeBranch(input: $input) { version { number } } }
+`);
+const Alternatives = graphql(`
+  mutation ErasureAlternatives($input: GenerateModuleInput!) { generateModule(input: $input) { alternatives { branch { id } } } }
 `);
 
 const PASSWORD = "correct horse battery";
@@ -112,15 +121,30 @@ describe("deleteAccount", () => {
     const invitedTo = (await server.query(CreateStory, { input: { title: "Bo's second" } }, bo.token)).createStory.story.id;
     await server.query(InviteCollaborator, { input: { storyId: invitedTo, email: ada.email, role: "VIEWER" } }, bo.token);
 
+    // branches: one of her own story, two alternative drafts, one of Bo's story that she merges back
+    // (hers: erased), and one Bo makes of his story while she is a member (his: she is anonymised in it)
+    await server.query(Branch, { input: { storyId: own, label: `what if ${SECRET}` } }, ada.token);
+    fake.script(...[1, 2].map(() => ({ kind: "stream" as const, chunks: [JSON.stringify(IDEA)], usage: { prompt_tokens: 10, completion_tokens: 5 } })));
+    const drafts = (await server.query(Alternatives, { input: { storyId: own, module: "IDEA_SPARK", inputText: SECRET, alternatives: 2 } }, ada.token)).generateModule;
+    expect(drafts.alternatives!.every((a) => a.branch !== null)).toBe(true);
+    const herBranch = (await server.query(Branch, { input: { storyId: shared, label: "Ada tries" } }, ada.token)).createBranch.story.id;
+    await server.query(WriteModule, { input: { storyId: herBranch, module: "PLOT_SKELETON", output: { structure: "three acts" } } }, ada.token);
+    await server.query(Merge, { input: { branchId: herBranch, intoStoryId: shared } }, ada.token);
+    const boBranch = (await server.query(Branch, { input: { storyId: shared, label: "Bo tries" } }, bo.token)).createBranch.story.id;
+    // and a story of hers in the trash
+    const trashed = (await server.query(CreateStory, { input: { title: `trashed ${SECRET}` } }, ada.token)).createStory.story.id;
+    await server.query(DeleteStory, { input: { id: trashed } }, ada.token);
+
     // a wrong password: refused, nothing erased
     const wrong = await server.request(DeleteAccount, { input: { password: "not the password" } }, ada.token);
     expect(errorCodes(wrong)).toEqual(["INVALID_CREDENTIALS"]);
     expect(errorCodes(await server.request(DeleteAccount, { input: {} }, ada.token))).toEqual(["INVALID_CREDENTIALS"]);
     expect(await server.db.prisma.user.count({ where: { id: ada.uuid } })).toBe(1);
-    expect(await server.db.prisma.story.count({ where: { userId: ada.uuid } })).toBe(1);
+    // her story, its branch, two drafts, her branch of Bo's story, her story in the trash
+    expect(await server.db.prisma.story.count({ where: { userId: ada.uuid } })).toBe(6);
 
     const { deleteAccount } = await server.query(DeleteAccount, { input: { password: PASSWORD } }, ada.token);
-    expect(deleteAccount).toEqual({ deleted: true, erasedStories: 1, anonymisedStories: 2 });
+    expect(deleteAccount).toEqual({ deleted: true, erasedStories: 6, anonymisedStories: 3 });
 
     // no row anywhere holds her id, email, username or her text
     const traces = (await everyRow()).filter(({ row }) => [ada.uuid, ada.email, username, SECRET].some((trace) => row.includes(trace)));
@@ -140,7 +164,9 @@ describe("deleteAccount", () => {
     }
 
     // Bo's stories fold as their rows say, and a rebuild reproduces them
-    for (const story of [shared, invitedTo]) expect(await verifyStory(server.db, uuidOf(story))).toEqual([]);
+    for (const story of [shared, invitedTo, boBranch]) expect(await verifyStory(server.db, uuidOf(story))).toEqual([]);
+    expect(await server.db.prisma.storyBranch.count({ where: { storyId: uuidOf(herBranch) } })).toBe(0);
+    expect(await server.db.prisma.storyBranch.count({ where: { storyId: uuidOf(boBranch) } })).toBe(1);
     const before = await server.query(StoryState, { id: shared }, bo.token);
     await rebuildReadTables(server.db);
     expect(await verifyReadTables(server.db)).toEqual([]);

@@ -125,13 +125,17 @@ export async function purgeTrashedBefore(services: CommandServices, cutoff: Date
 }
 
 /**
- * Erases the story and those that move with it and are in the trash too (a branch restored on its
- * own stays), each under its lock; the caller holds the first one's.
+ * Erases the story and those that move with it and went to the trash with it or after it (a branch
+ * restored on its own stays, and one trashed on its own before keeps its own time there), each
+ * under its lock; the caller holds the first one's.
  */
 async function eraseMoved(tx: DbClient, storyId: string): Promise<string[]> {
   const erased: string[] = [];
+  const [lead] = await tx.$queryRaw<{ trashedAt: Date }[]>`SELECT trashed_at AS "trashedAt" FROM stories WHERE id = ${storyId}::uuid`;
+  if (!lead) return erased;
   for (const id of await storiesMovedWith(tx, storyId)) {
-    const [held] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM stories WHERE id = ${id}::uuid AND trashed_at IS NOT NULL FOR UPDATE`;
+    const [held] = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id FROM stories WHERE id = ${id}::uuid AND trashed_at >= ${lead.trashedAt} FOR UPDATE`;
     if (!held) continue;
     await eraseStory(tx, id);
     erased.push(id);
