@@ -9,6 +9,7 @@
 import { describe, expect, it } from "vitest";
 import { MODULES, type JsonObject, type SnapshotKey } from "../../src/domain/catalogue.ts";
 import { activeVersion, stackOf, type BranchContent, type StoryState } from "../../src/domain/story.ts";
+import { mergeModule } from "../../src/domain/merge.ts";
 import { OWNER_ID, branchCreated, branchMerged, by, given, moduleWritten, redone, storyCreated, undone } from "./storySpecification.ts";
 
 const ANN = OWNER_ID;
@@ -157,3 +158,47 @@ describe("a merge", () => {
   });
 });
 
+
+// Alternate drafts (item 4): generateModule with `alternatives` makes each draft a branch of the
+// story's version, written by one generated ModuleWritten; the writer merges the one they like.
+describe("alternate drafts", () => {
+  const storyHistory = [storyCreated(), moduleWritten(2, "IDEA_SPARK", idea("Ours")), moduleWritten(3, "WORLD_SEED", world("Our rock"))];
+  const story = given(storyHistory).state;
+  const atVersion3 = contentWith({ idea_spark: { output: idea("Ours"), inputText: null }, world_seed: { output: world("Our rock"), inputText: null } });
+  const draft = (n: number, logline: string) =>
+    given([
+      branchCreated({ ownerId: ANN, title: "The Lighthouse", logline: null, genre: null, label: `Idea Spark draft ${n} of 2 (gpt-4o-mini)`,
+        parent: { storyId: story.id, versionNumber: 3, versionId: activeVersion(story).id }, content: atVersion3, members: [{ userId: ANN, role: "owner" }] }),
+      moduleWritten(2, "IDEA_SPARK", idea(logline), "the sea", { id: `generation-${n}`, model: "gpt-4o-mini", promptVersion: "1" }),
+    ]).state;
+  const drafts = [draft(1, "A keeper bargains with the sea."), draft(2, "A town forgets its drowned.")];
+  const sides = (of: StoryState, key: SnapshotKey) => {
+    const v = activeVersion(of);
+    return { output: v.outputs[key] as JsonObject | null, inputText: v.inputs[key] };
+  };
+
+  it("each is a branch of the story's version holding one generated version of the module, the rest as the story has it", () => {
+    for (const [i, d] of drafts.entries()) {
+      expect(d.branchOf).toMatchObject({ storyId: story.id, versionNumber: 3, label: `Idea Spark draft ${i + 1} of 2 (gpt-4o-mini)` });
+      expect(activeVersion(d)).toMatchObject({ number: 2, generationId: `generation-${i + 1}` });
+      expect(sides(d, "world_seed")).toEqual(sides(story, "world_seed"));
+    }
+  });
+
+  it("merging the one the writer likes takes its draft of the module and nothing else", () => {
+    const base = { output: idea("Ours"), inputText: null };
+    const chosen = drafts[1]!;
+    const ideaMerge = mergeModule(base, sides(story, "idea_spark"), sides(chosen, "idea_spark"));
+    expect(ideaMerge.status).toBe("THEIRS");
+    expect(mergeModule(sides(story, "world_seed"), sides(story, "world_seed"), sides(chosen, "world_seed")).status).toBe("UNCHANGED");
+    const merged = given(storyHistory)
+      .when({ type: "MergeBranch", branch: { storyId: "draft-2", versionNumber: 2 }, base: { storyId: story.id, versionNumber: 3 }, modules: [{ module: "IDEA_SPARK", ...ideaMerge.merged }], baseVersionNumber: 3 })
+      .then([branchMerged(4, { branch: { storyId: "draft-2", versionNumber: 2 }, base: { storyId: story.id, versionNumber: 3 }, modules: [{ module: "IDEA_SPARK", output: idea("A town forgets its drowned."), inputText: "the sea" }] })]);
+    expect(outputs(merged)).toEqual({ idea: idea("A town forgets its drowned."), world: world("Our rock"), ideaInput: "the sea" });
+
+    // the other draft, merged after, conflicts with the one taken: the writer chooses
+    const other = mergeModule(base, sides(merged, "idea_spark"), sides(drafts[0]!, "idea_spark"));
+    expect(other.status).toBe("CONFLICT");
+    expect(other.conflicts.map((c) => c.path)).toEqual(["output.logline"]);
+  });
+});

@@ -42,6 +42,8 @@ export const by = (actorId: string, event: StoryEventData): ActedEvent => ({ ...
 export function given(history: readonly ActedEvent[]) {
   const state = fold(initialState(STORY_ID), history);
   return {
+    /** The story the history folds to. */
+    state,
     /** The command, made by `actor`: for undo and redo, their `actorId`; otherwise the owner unless named. */
     when(command: ClientCommand, actor: string = ("actorId" in command && command.actorId) || OWNER_ID) {
       const decideCommand = () => decide(withServerIds(command, state, actor), state);

@@ -16,7 +16,7 @@ import { UserType } from "./user.ts";
 const StoryActivityKindEnum = builder.enumType("StoryActivityKind", {
   description: "What kind of thing happened in a story.",
   values: {
-    CONTENT: { description: "The story's content or details changed: an event of its log (write, clear, undo, redo, restore, label, details)." },
+    CONTENT: { description: "The story's content or details changed: an event of its log (write, clear, undo, redo, restore, label, details, a branch merged in, the story made as a branch)." },
     MEMBERSHIP: { description: "Who is in the story changed: an invitation, a role, someone leaving or removed, a new owner." },
     COMMENT: { description: "A comment was made, replied to, edited, deleted, resolved or reopened." },
   } as const,
