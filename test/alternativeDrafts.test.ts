@@ -52,6 +52,11 @@ const MergeDraft = graphql(`
 
 const idea = (logline: string) => ({ logline, one_liner: logline.slice(0, 20), premise: `${logline} Premise.`, themes: ["grief"] });
 const DRAFTS = [idea("A keeper bargains with the sea."), idea("A diver finds her brother's voice in a wreck."), idea("A town forgets its drowned.")];
+/** A JSON answer cut into streamed pieces. */
+const pieces = (value: object, size = 25) => {
+  const text = JSON.stringify(value);
+  return Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+};
 const stream = (value: object) => ({ kind: "stream" as const, chunks: [JSON.stringify(value)], usage: { prompt_tokens: 500, completion_tokens: 40 } });
 
 let fake: FakeOpenAI;
@@ -188,5 +193,35 @@ describe("generateModule with alternatives", () => {
     const stranger = await signUpWriter(server);
     const refused = await server.request(GenerateAlternatives, { input: { storyId, module: "IDEA_SPARK", inputText: "x", alternatives: 2 } }, stranger.token);
     expect(errorCodes(refused)).toEqual(["NOT_FOUND"]);
+  });
+});
+
+describe("alternatives under the writer's limits", () => {
+  let limitedFake: FakeOpenAI;
+  let limited: TestServer;
+  beforeAll(async () => {
+    limitedFake = await startFakeOpenAI();
+    limited = await startTestServer(undefined, {
+      ai: { apiKey: "test-key", baseURL: limitedFake.baseURL, defaultModel: "gpt-4o-mini", timeoutMs: 5_000, maxRetries: 0, maxConcurrentPerUser: 1, dailyTokenBudgetPerUser: 1_000 },
+    });
+  });
+  afterAll(async () => {
+    await limited?.close();
+    await limitedFake?.close();
+  });
+
+  it("run no more at once than the places the writer has, and stop at today's budget", async () => {
+    const owner = await signUpWriter(limited);
+    const storyId = await createStory(limited, owner.token, "Limited");
+    const slow = (value: object) => ({ kind: "stream" as const, chunks: pieces(value), chunkDelayMs: 60, usage: { prompt_tokens: 500, completion_tokens: 100 } });
+    limitedFake.script(...DRAFTS.map(slow));
+    const answer = await limited.query(GenerateAlternatives, { input: { storyId, module: "IDEA_SPARK", inputText: "x", alternatives: 3 } }, owner.token);
+    const alternatives = answer.generateModule.alternatives!;
+    // one place: the drafts ran one after another; the third found the budget spent (2 × 600 tokens of 1,000)
+    expect(alternatives.map((a) => a.error?.code ?? "ok")).toEqual(["ok", "ok", "AI_BUDGET_EXCEEDED"]);
+    const calls = limitedFake.requests.filter((r) => r.path.includes("chat/completions"));
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(3 * 60);
+    expect(await limited.db.prisma.storyBranch.count({ where: { branchParentId: uuidOf(storyId) } })).toBe(2);
   });
 });

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql } from "./generated/gql.ts";
 import { CreateStory, DeleteStory, SignIn, SignUp, StoryState, Undo, WriteModule } from "./support/documents.ts";
-import { AcceptInvitation, InviteCollaborator } from "./support/membershipDocuments.ts";
+import { AcceptInvitation, InviteCollaborator, TransferOwnership } from "./support/membershipDocuments.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "./support/fakeOpenAI.ts";
 import { startFakeSupabase, type FakeSupabase } from "./support/fakeSupabase.ts";
 import { errorCodes, startTestServer, type TestServer } from "./support/server.ts";
@@ -131,6 +131,9 @@ describe("deleteAccount", () => {
     await server.query(WriteModule, { input: { storyId: herBranch, module: "PLOT_SKELETON", output: { structure: "three acts" } } }, ada.token);
     await server.query(Merge, { input: { branchId: herBranch, intoStoryId: shared } }, ada.token);
     const boBranch = (await server.query(Branch, { input: { storyId: shared, label: "Bo tries" } }, bo.token)).createBranch.story.id;
+    // a branch she made and gave to Bo: his, but the row of branches names who made it
+    const givenBranch = (await server.query(Branch, { input: { storyId: shared, label: "Ada's gift" } }, ada.token)).createBranch.story.id;
+    await server.query(TransferOwnership, { input: { storyId: givenBranch, userId: bo.id } }, ada.token);
     // and a story of hers in the trash
     const trashed = (await server.query(CreateStory, { input: { title: `trashed ${SECRET}` } }, ada.token)).createStory.story.id;
     await server.query(DeleteStory, { input: { id: trashed } }, ada.token);
@@ -144,7 +147,7 @@ describe("deleteAccount", () => {
     expect(await server.db.prisma.story.count({ where: { userId: ada.uuid } })).toBe(6);
 
     const { deleteAccount } = await server.query(DeleteAccount, { input: { password: PASSWORD } }, ada.token);
-    expect(deleteAccount).toEqual({ deleted: true, erasedStories: 6, anonymisedStories: 3 });
+    expect(deleteAccount).toEqual({ deleted: true, erasedStories: 6, anonymisedStories: 4 });
 
     // no row anywhere holds her id, email, username or her text
     const traces = (await everyRow()).filter(({ row }) => [ada.uuid, ada.email, username, SECRET].some((trace) => row.includes(trace)));
@@ -164,7 +167,7 @@ describe("deleteAccount", () => {
     }
 
     // Bo's stories fold as their rows say, and a rebuild reproduces them
-    for (const story of [shared, invitedTo, boBranch]) expect(await verifyStory(server.db, uuidOf(story))).toEqual([]);
+    for (const story of [shared, invitedTo, boBranch, givenBranch]) expect(await verifyStory(server.db, uuidOf(story))).toEqual([]);
     expect(await server.db.prisma.storyBranch.count({ where: { storyId: uuidOf(herBranch) } })).toBe(0);
     expect(await server.db.prisma.storyBranch.count({ where: { storyId: uuidOf(boBranch) } })).toBe(1);
     const before = await server.query(StoryState, { id: shared }, bo.token);

@@ -159,7 +159,7 @@ export class GenerationService {
     const context = { userId, storyId: story.id, module, model, messages, inputText: request.inputText, contextVersionNumber: story.activeVersionNumber };
     if (alternatives !== null) return this.generateAlternatives(context, alternatives);
 
-    const [generationId] = await this.start(context, 1);
+    const [generationId] = (await this.start(context, 1)).ids;
     const { calls, started, messages: sent, outcome, end } = await this.run(context, generationId!, null, async (output) =>
       runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
         storyId: story.id,
@@ -187,44 +187,44 @@ export class GenerationService {
    * draft that fails leaves no branch behind. Admitted as one request of the writer's.
    */
   private async generateAlternatives(context: GenerationContext, count: number): Promise<GenerateResult> {
-    const generationIds = await this.start(context, count);
-    const results = await Promise.all(
-      generationIds.map(async (generationId, i): Promise<GeneratedAlternative> => {
-        const label = `${context.module.title} draft ${i + 1} of ${count} (${context.model})`;
-        // the branch is made before the first word streams: its id goes with every draft message
-        const made: { branchId: string | null } = { branchId: null };
-        const { calls, started, messages, outcome, end } = await this.run(context, generationId, () => made.branchId, async (output) => {
-          return runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
-            storyId: made.branchId!,
-            actorId: context.userId,
-            command: {
-              type: "WriteModule",
-              module: context.module.name,
-              inputText: context.inputText,
-              output,
-              versionId: randomUUID(),
-              generation: { id: generationId, model: context.model, promptVersion: PROMPT_VERSION },
-            },
-          });
-        }, async () => {
-          const branch = { storyId: context.storyId, actorId: context.userId, fromVersionNumber: context.contextVersionNumber, label };
-          made.branchId = (await createBranch({ db: this.db, pubsub: this.pubsub }, branch)).storyId;
+    const { ids: generationIds, places } = await this.start(context, count);
+    // no more at once than the places the writer had free; each later one checks today's budget first
+    const results = await inTurns(generationIds, places, async (generationId, i): Promise<GeneratedAlternative> => {
+      const label = `${context.module.title} draft ${i + 1} of ${count} (${context.model})`;
+      // the branch is made before the first word streams: its id goes with every draft message
+      const made: { branchId: string | null } = { branchId: null };
+      const { calls, started, messages, outcome, end } = await this.run(context, generationId, () => made.branchId, async (output) => {
+        return runStoryCommand({ db: this.db, pubsub: this.pubsub }, {
+          storyId: made.branchId!,
+          actorId: context.userId,
+          command: {
+            type: "WriteModule",
+            module: context.module.name,
+            inputText: context.inputText,
+            output,
+            versionId: randomUUID(),
+            generation: { id: generationId, model: context.model, promptVersion: PROMPT_VERSION },
+          },
         });
-        const { branchId } = made;
-        if (outcome.status === "succeeded") {
-          // written to the branch: it was made
-          const written = { status: "succeeded", versionNumber: outcome.result.event.activeVersionNumber, branchId: branchId! } as const;
-          await this.recordOutcome(generationId, context.userId, context.storyId, context.module, context.model, calls, messages, started, written);
-          end();
-          return { generationId, branchId, versionNumber: written.versionNumber, error: null };
-        }
-        // a draft that failed leaves no branch behind
-        // (were the database away now, the empty branch would stay: the writer can delete it)
-        if (branchId !== null) await discardBranch(this.db, branchId).catch(() => undefined);
-        await this.recordOutcome(generationId, context.userId, context.storyId, context.module, context.model, calls, messages, started, outcome).finally(end);
-        return { generationId, branchId: null, versionNumber: null, error: outcome.failure };
-      }),
-    );
+      }, async () => {
+        if (i >= places) await this.checkBudget(this.db.prisma, context.userId);
+        const branch = { storyId: context.storyId, actorId: context.userId, fromVersionNumber: context.contextVersionNumber, label };
+        made.branchId = (await createBranch({ db: this.db, pubsub: this.pubsub }, branch)).storyId;
+      });
+      const { branchId } = made;
+      if (outcome.status === "succeeded") {
+        // written to the branch: it was made
+        const written = { status: "succeeded", versionNumber: outcome.result.event.activeVersionNumber, branchId: branchId! } as const;
+        await this.recordOutcome(generationId, context.userId, context.storyId, context.module, context.model, calls, messages, started, written);
+        end();
+        return { generationId, branchId, versionNumber: written.versionNumber, error: null };
+      }
+      // a draft that failed leaves no branch behind
+      // (were the database away now, the empty branch would stay: the writer can delete it)
+      if (branchId !== null) await discardBranch(this.db, branchId).catch(() => undefined);
+      await this.recordOutcome(generationId, context.userId, context.storyId, context.module, context.model, calls, messages, started, outcome).finally(end);
+      return { generationId, branchId: null, versionNumber: null, error: outcome.failure };
+    });
     const succeeded = results.filter((r) => r.branchId !== null);
     // all failed: the request failed, as one generation's would
     if (succeeded.length === 0) throw results[0]!.error!;
@@ -233,14 +233,19 @@ export class GenerationService {
     return { storyId: context.storyId, event: last, replayed: false, generationId: succeeded[0]!.generationId, alternatives: results };
   }
 
-  /** Admits `count` generations as one request of the writer's and records them as running: their ids. */
-  private async start(context: GenerationContext, count: number): Promise<string[]> {
+  /**
+   * Admits `count` generations as one request of the writer's and records them as running (those
+   * that wait for a place too, so that they hold it): their ids, and how many places the writer
+   * had free, which they may run at once.
+   */
+  private async start(context: GenerationContext, count: number): Promise<{ ids: string[]; places: number }> {
     const ids = Array.from({ length: count }, () => randomUUID());
-    await this.db.prisma.$transaction(async (tx) => {
-      await this.admit(tx, context.userId);
+    const places = await this.db.prisma.$transaction(async (tx) => {
+      const free = await this.admit(tx, context.userId);
       for (const id of ids) await recordStarted(tx, { ...context, id });
+      return free;
     });
-    return ids;
+    return { ids, places };
   }
 
   /**
@@ -356,7 +361,7 @@ export class GenerationService {
    * the transaction that records the generation as running, under a lock per writer, so that
    * two requests at once cannot both take the last place.
    */
-  private async admit(tx: DbClient, userId: string): Promise<void> {
+  private async admit(tx: DbClient, userId: string): Promise<number> {
     await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ai:${userId}`}))::text AS locked`;
     const running = await tx.aiGeneration.count({
       where: { userId, status: "running", createdAt: { gt: new Date(Date.now() - this.config.timeoutMs - STALE_AFTER_MS) } },
@@ -366,9 +371,15 @@ export class GenerationService {
         limit: this.config.maxConcurrentPerUser,
       });
     }
+    await this.checkBudget(tx, userId);
+    return this.config.maxConcurrentPerUser - running;
+  }
+
+  /** AI_BUDGET_EXCEEDED when the writer's tokens of today are spent. */
+  private async checkBudget(db: DbClient, userId: string): Promise<void> {
     const midnight = new Date();
     midnight.setUTCHours(0, 0, 0, 0);
-    const spent = await tx.aiCostTracking.aggregate({ where: { userId, createdAt: { gte: midnight } }, _sum: { promptTokens: true, completionTokens: true } });
+    const spent = await db.aiCostTracking.aggregate({ where: { userId, createdAt: { gte: midnight } }, _sum: { promptTokens: true, completionTokens: true } });
     const used = (spent._sum.promptTokens ?? 0) + (spent._sum.completionTokens ?? 0);
     if (used >= this.config.dailyTokenBudgetPerUser) {
       throw new StorySparkError("AI_BUDGET_EXCEEDED", `today's budget of ${this.config.dailyTokenBudgetPerUser} tokens is spent (${used} used)`, {
@@ -455,6 +466,20 @@ export class GenerationService {
           ]),
     ]);
   }
+}
+
+/** `work` on each item, at most `at` at once; the results in the items' order. */
+async function inTurns<T, R>(items: readonly T[], at: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(at, items.length)) }, worker));
+  return results;
 }
 
 /** Erases the branch made for a draft that failed: nothing but its first version is in it. */

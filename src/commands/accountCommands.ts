@@ -15,9 +15,10 @@ import { verifyPassword } from "../auth/passwords.ts";
 import { readStream } from "../eventstore/eventStore.ts";
 import { readCommentStream } from "../eventstore/commentStream.ts";
 import { publishStoryChanges, publishStoryDeleted } from "../live/publish.ts";
-import { collaboratorRows, invitationRows, moduleRows, storyRow, versionRow } from "../projection/storyRows.ts";
+import { branchRows, collaboratorRows, invitationRows, moduleRows, storyRow, versionRow } from "../projection/storyRows.ts";
 import { COMMENT_COLUMNS, commentRow } from "../projection/commentRows.ts";
 import {
+  BRANCH_COLUMNS,
   COLLABORATOR_COLUMNS,
   INVITATION_COLUMNS,
   MODULE_CHANGE_COLUMNS,
@@ -206,6 +207,12 @@ async function projectStoryAgain(tx: DbClient, storyId: string): Promise<void> {
   await tx.storyInvitation.deleteMany({ where: { storyId } });
   const invitations = invitationRows(state);
   if (invitations.length > 0) await tx.$executeRaw(insertRows("story_invitations", INVITATION_COLUMNS, invitations));
+  // a branch's row names who made it
+  const branches = branchRows(state);
+  if (branches.length > 0) {
+    await tx.storyBranch.deleteMany({ where: { storyId } });
+    await tx.$executeRaw(insertRows("story_branches", BRANCH_COLUMNS, branches));
+  }
 }
 
 /** The story's comment rows made again from its rewritten comment stream. */

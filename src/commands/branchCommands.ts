@@ -13,7 +13,7 @@ import type { DbClient } from "../database/types.ts";
 import { findByIdempotencyKey } from "../eventstore/eventStore.ts";
 import { readVersionContents } from "../history/versionContent.ts";
 import { diffVersions, type ModuleDiff, type VersionContent } from "../history/versionDiff.ts";
-import { requireStoryRole } from "./storyAccess.ts";
+import { requireStoryRole, roleInStory } from "./storyAccess.ts";
 import { newStoryIds, requestTerms, runStoryCommand, type CommandServices, type StoryCommandResult } from "./storyCommands.ts";
 
 // ------------------------------------------------------------------ making a branch
@@ -30,6 +30,10 @@ export async function createBranch(services: CommandServices, request: CreateBra
   await requireStoryRole(db, request.storyId, request.actorId, "editor", "making a branch");
   const parent = await db.story.findUnique({ where: { id: request.storyId } });
   if (!parent) throw notFound("story");
+  // every family walk stays short: compare, merge and the tree follow these links up
+  if ((await lineage(db, parent.id)).length > MAX_BRANCH_DEPTH) {
+    throw badInput("storyId", `branches nest at most ${MAX_BRANCH_DEPTH} deep: branch from a story higher up`);
+  }
   const number = request.fromVersionNumber ?? parent.activeVersionNumber;
   const version = Number.isSafeInteger(number)
     ? await db.storyVersion.findUnique({ where: { storyId_versionNumber: { storyId: parent.id, versionNumber: number } }, select: { id: true } })
@@ -60,6 +64,9 @@ export async function createBranch(services: CommandServices, request: CreateBra
 }
 
 // ------------------------------------------------------------------ a family of stories
+
+/** How deep branches of branches may nest. */
+export const MAX_BRANCH_DEPTH = 100;
 
 /** A story of a family and the version of it the chain below it left from (null: the story the chain starts at). */
 type ChainLink = { storyId: string; via: number | null };
@@ -116,7 +123,12 @@ async function versionTree(db: DbClient, storyId: string): Promise<Map<number, n
 /** The version and its ancestors, itself first. */
 function ancestry(tree: ReadonlyMap<number, number | null>, number: number): number[] {
   const chain: number[] = [];
-  for (let n: number | null | undefined = number; n !== null && n !== undefined && !chain.includes(n); n = tree.get(n)) chain.push(n);
+  // a parent is always an older version: the walk ends; the set only guards against a damaged table
+  const seen = new Set<number>();
+  for (let n: number | null | undefined = number; n !== null && n !== undefined && !seen.has(n); n = tree.get(n)) {
+    seen.add(n);
+    chain.push(n);
+  }
   return chain;
 }
 
@@ -124,24 +136,43 @@ function ancestry(tree: ReadonlyMap<number, number | null>, number: number): num
  * The branch's version that `into` merged last, when that merge is still in `into`'s active
  * history (an undone merge is not): merging again brings only what changed on the branch since.
  */
-export async function lastMerge(db: DbClient, into: string, branch: string): Promise<VersionOf | null> {
-  const merges = await db.$queryRaw<{ version: number; branchVersion: number }[]>`
-    SELECT (payload->'version'->>'number')::int AS version, (payload->'branch'->>'versionNumber')::int AS "branchVersion"
+export async function lastMerge(db: DbClient, into: string, branch: string): Promise<(VersionOf & { at: Date }) | null> {
+  const merges = await db.$queryRaw<{ version: number; branchVersion: number; at: Date }[]>`
+    SELECT (payload->'version'->>'number')::int AS version, (payload->'branch'->>'versionNumber')::int AS "branchVersion", created_at AS at
       FROM story_events
      WHERE story_id = ${into}::uuid AND type = 'BranchMerged' AND payload->'branch'->>'storyId' = ${branch}::text`;
   if (merges.length === 0) return null;
   const story = await db.story.findUnique({ where: { id: into }, select: { activeVersionNumber: true } });
   if (!story) return null;
-  const byVersion = new Map(merges.map((m) => [m.version, m.branchVersion]));
+  const byVersion = new Map(merges.map((m) => [m.version, m]));
   const merged = ancestry(await versionTree(db, into), story.activeVersionNumber).find((n) => byVersion.has(n));
-  return merged === undefined ? null : { storyId: branch, versionNumber: byVersion.get(merged)! };
+  if (merged === undefined) return null;
+  const merge = byVersion.get(merged)!;
+  return { storyId: branch, versionNumber: merge.branchVersion, at: merge.at };
 }
 
-/** The base of a merge of `from` into `into`: the branch's version merged last, or their common ancestor. */
-async function mergeBase(db: DbClient, into: string, from: string): Promise<VersionOf> {
-  if (into === from) throw badInput("intoStoryId", "a story can't be merged into itself");
-  const base = (await lastMerge(db, into, from)) ?? (await commonAncestor(db, into, from));
-  if (!base) throw badInput("branchId", "the two stories are not of one family: neither is a branch of the other, nor of a story both come from");
+/**
+ * The version of one of the two stories that the other merged last, in either direction (each
+ * merge still in its target's active history): everything up to it is in both.
+ */
+async function latestMerge(db: DbClient, a: string, b: string): Promise<VersionOf | null> {
+  const [intoA, intoB] = await Promise.all([lastMerge(db, a, b), lastMerge(db, b, a)]);
+  const latest = !intoA ? intoB : !intoB ? intoA : intoA.at >= intoB.at ? intoA : intoB;
+  return latest && { storyId: latest.storyId, versionNumber: latest.versionNumber };
+}
+
+/**
+ * The base two stories are compared or merged on: the version one merged from the other last, or
+ * their common ancestor. Its content is shown (changes since it, a conflict's base): when it is
+ * in a third story, the viewer must be a member of that one too.
+ */
+async function baseOf(db: DbClient, actorId: string, a: string, b: string, field: string): Promise<VersionOf> {
+  if (a === b) throw badInput(field, "a story can't be compared with or merged into itself");
+  const base = (await latestMerge(db, a, b)) ?? (await commonAncestor(db, a, b));
+  if (!base) throw badInput(field, "the two stories are not of one family: neither is a branch of the other, nor of a story both come from");
+  if (base.storyId !== a && base.storyId !== b && (await roleInStory(db, base.storyId, actorId)) === null) {
+    throw badInput(field, "the two stories last shared their content in a story you are not a member of: compare or merge each with it through a member");
+  }
   return base;
 }
 
@@ -191,9 +222,7 @@ export type BranchComparison = {
 export async function compareBranches(db: DbClient, actorId: string, a: string, b: string): Promise<BranchComparison> {
   await requireStoryRole(db, a, actorId, "viewer", "comparing branches");
   await requireStoryRole(db, b, actorId, "viewer", "comparing branches");
-  if (a === b) throw badInput("b", "compare a story with another");
-  const base = (await lastMerge(db, a, b)) ?? (await lastMerge(db, b, a)) ?? (await commonAncestor(db, a, b));
-  if (!base) throw badInput("b", "the two stories are not of one family: neither is a branch of the other, nor of a story both come from");
+  const base = await baseOf(db, actorId, a, b, "b");
   const [sideA, sideB, baseContent] = await Promise.all([activeContent(db, a), activeContent(db, b), versionContentOf(db, base)]);
   return {
     base,
@@ -218,8 +247,8 @@ export type ModuleMergePreview = {
 export type MergePreview = { base: VersionOf; ours: VersionOf; theirs: VersionOf; modules: ModuleMergePreview[] };
 
 /** The three-way merge of the branch's active version into the target's, module by module. */
-async function computeMerge(db: DbClient, branchId: string, intoId: string): Promise<MergePreview> {
-  const base = await mergeBase(db, intoId, branchId);
+async function computeMerge(db: DbClient, actorId: string, branchId: string, intoId: string): Promise<MergePreview> {
+  const base = await baseOf(db, actorId, intoId, branchId, "branchId");
   const [ours, theirs, baseContent] = await Promise.all([activeContent(db, intoId), activeContent(db, branchId), versionContentOf(db, base)]);
   const modules = MODULES.map((m) => {
     const sides = { base: moduleContent(baseContent, m.snapshotKey), ours: moduleContent(ours.content, m.snapshotKey), theirs: moduleContent(theirs.content, m.snapshotKey) };
@@ -233,7 +262,7 @@ async function computeMerge(db: DbClient, branchId: string, intoId: string): Pro
 export async function previewMerge(db: DbClient, actorId: string, branchId: string, intoId: string): Promise<MergePreview> {
   await requireStoryRole(db, intoId, actorId, "viewer", "previewing a merge");
   await requireStoryRole(db, branchId, actorId, "viewer", "previewing a merge");
-  return computeMerge(db, branchId, intoId);
+  return computeMerge(db, actorId, branchId, intoId);
 }
 
 export type ModuleResolution = MergeResolution & { module: ModuleName };
@@ -276,7 +305,7 @@ export async function mergeBranch(services: CommandServices, request: MergeBranc
     return run({ type: "MergeBranch", branch: none, base: none, modules: [], versionId: randomUUID(), baseVersionNumber: 1 });
   }
   for (let attempt = 1; ; attempt++) {
-    const merge = await computeMerge(db, branchId, intoId);
+    const merge = await computeMerge(db, actorId, branchId, intoId);
     const unresolved: (MergeConflict & { module: ModuleName })[] = [];
     const modules: { module: ModuleName; output: unknown; inputText: string | null }[] = [];
     for (const m of merge.modules) {
