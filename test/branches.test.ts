@@ -285,9 +285,10 @@ describe("a branch, edited, compared and merged back", () => {
     }
   });
 
-  it("a merge of the story into its branch works the other way round", async () => {
+  it("a merge of the story into its branch works the other way round, from the branch's version the story merged last", async () => {
     const { previewMerge } = await server.query(Preview, { branchId: story, intoStoryId: branch }, ben.token);
-    expect(previewMerge.base).toEqual({ storyId: story, versionNumber: 3 });
+    // the story holds everything of the branch's version 5 (merged in above): that is the common base
+    expect(previewMerge.base).toEqual({ storyId: branch, versionNumber: 5 });
     expect(statusOf(previewMerge.modules)).toMatchObject({ PLOT_SKELETON: "THEIRS" });
   });
 
