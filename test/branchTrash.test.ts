@@ -21,7 +21,7 @@ const Family = graphql(`
   }
 `);
 const Trash = graphql(`
-  query BranchTrashList { viewer { trash(first: 20) { edges { node { id } } } } }
+  query BranchTrashList { viewer { trash(first: 20) { edges { node { id isBranch branchLabel } } } } }
 `);
 
 let server: TestServer;
@@ -62,6 +62,10 @@ describe("a story's branches in the trash", () => {
     await server.query(DeleteStory, { input: { id: annSide } }, ann.token);
     await server.query(DeleteStory, { input: { id: story } }, ann.token);
     expect(await trashOf(ann)).toEqual([story, annBranch, annDeeper, annSide].sort());
+    // the trash tells the branches by their labels
+    const listed = (await server.query(Trash, {}, ann.token)).viewer!.trash.edges.map((e) => e.node);
+    expect(listed.map((n) => n.branchLabel).sort()).toEqual([null, "Ann's deeper try", "Ann's side try", "Ann's try"].sort());
+    expect(listed.find((n) => n.id === story)!.isBranch).toBe(false);
     // a missing story, as a query answers one: null
     for (const id of [story, annBranch, annDeeper]) expect((await family(id, ann)).data!.story).toBeNull();
     // Ben's branch stays: its origin reads as gone, and the tree leaves out what is in the trash

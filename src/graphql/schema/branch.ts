@@ -1,5 +1,6 @@
 // Branches of a story: making one, where a story comes from and what grew from it, comparing two
 // stories of a family, and merging one into another (src/commands/branchCommands.ts).
+import type { GraphQLContext } from "../context.ts";
 import { builder } from "../builder.ts";
 import { loadAll, orNotFound, versionKey } from "../loaders.ts";
 import { encodeGlobalId, idOf } from "../globalIds.ts";
@@ -64,10 +65,19 @@ const BranchTreeNodeType = builder.objectRef<BranchTreeNode>("BranchTreeNode").i
   }),
 });
 
+/**
+ * The story's row in story_branches. A story in the trash is missing to every loader; its owner's
+ * trash list (viewer.trash) still tells a branch by its label.
+ */
+async function originOf(story: { id: string; userId: string; trashedAt: Date | null }, context: GraphQLContext) {
+  if (story.trashedAt === null) return context.loaders.branchOrigin.load(story.id);
+  return story.userId === context.viewer?.id ? context.reader.storyBranch.findUnique({ where: { storyId: story.id } }) : null;
+}
+
 builder.objectFields(StoryType, (t) => ({
   isBranch: t.boolean({
     description: "Whether the story is a branch: made from a version of another (createBranch).",
-    resolve: async (story, _args, context) => (await context.loaders.branchOrigin.load(story.id)) !== null,
+    resolve: async (story, _args, context) => (await originOf(story, context)) !== null,
   }),
   branchOf: t.field({
     type: BranchOriginType,
@@ -78,7 +88,7 @@ builder.objectFields(StoryType, (t) => ({
   branchLabel: t.string({
     nullable: true,
     description: "The branch's label, as given to createBranch; null for a story that is no branch.",
-    resolve: async (story, _args, context) => (await context.loaders.branchOrigin.load(story.id))?.branchLabel ?? null,
+    resolve: async (story, _args, context) => (await originOf(story, context))?.branchLabel ?? null,
   }),
   branches: t.field({
     type: [StoryType],
