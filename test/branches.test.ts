@@ -369,6 +369,65 @@ describe("a branch of a branch, and the family tree", () => {
   });
 });
 
+const RetriedBranch = graphql(`
+  mutation BranchesRetriedBranch($input: CreateBranchInput!) { createBranch(input: $input) { replayed story { id branchLabel } version { number } } }
+`);
+const RetriedStory = graphql(`
+  mutation BranchesRetriedStory($input: CreateStoryInput!) { createStory(input: $input) { replayed story { id title } version { number } } }
+`);
+
+describe("a retried createBranch or createStory (idempotencyKey)", () => {
+  const storiesOf = async (who: Writer) => (await server.query(MyStories, {}, who.token)).stories.edges.map((e) => e.node.id);
+
+  it("makes one branch however often it is sent, one after the other or at once, even after the story moved on", async () => {
+    const story = await createStory(server, ann.token, "Retried branches");
+    const before = await storiesOf(ann);
+    const input = { storyId: story, label: "sent twice", idempotencyKey: randomUUID() };
+    const first = (await server.query(RetriedBranch, { input }, ann.token)).createBranch;
+    expect(first.replayed).toBe(false);
+    await write(story, "IDEA_SPARK", { logline: "The story moved on" });
+    const again = (await server.query(RetriedBranch, { input }, ann.token)).createBranch;
+    expect(again).toEqual({ ...first, replayed: true });
+
+    const atOnce = { storyId: story, label: "sent five times at once", idempotencyKey: randomUUID() };
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => server.query(RetriedBranch, { input: atOnce }, ann.token)));
+    expect(new Set(answers.map((a) => a.createBranch.story.id)).size).toBe(1);
+    expect(answers.filter((a) => !a.createBranch.replayed)).toHaveLength(1);
+    expect((await storiesOf(ann)).filter((id) => !before.includes(id)).sort()).toEqual([first.story.id, answers[0]!.createBranch.story.id].sort());
+    // a branch from the key's version 1 each time: the first try's, not the story's later one
+    expect(JSON.stringify((await server.query(BranchStory, { id: first.story.id }, ann.token)).story!.activeVersion!.snapshot)).not.toContain("moved on");
+  });
+
+  it("refuses the key with another request (BAD_USER_INPUT naming idempotencyKey); another writer's same key is their own", async () => {
+    const story = await createStory(server, ann.token, "Keys are the writer's own");
+    await invite(story, ben, "EDITOR");
+    const key = randomUUID();
+    const made = (await server.query(RetriedBranch, { input: { storyId: story, label: "first", idempotencyKey: key } }, ann.token)).createBranch;
+    const other = await server.request(RetriedBranch, { input: { storyId: story, label: "another label", idempotencyKey: key } }, ann.token);
+    expect(errorCodes(other)).toEqual(["BAD_USER_INPUT"]);
+    expect(other.errors![0]!.extensions!.field).toBe("idempotencyKey");
+    const asStory = await server.request(RetriedStory, { input: { title: "A story", idempotencyKey: key } }, ann.token);
+    expect(errorCodes(asStory)).toEqual(["BAD_USER_INPUT"]);
+    const bens = (await server.query(RetriedBranch, { input: { storyId: story, label: "first", idempotencyKey: key } }, ben.token)).createBranch;
+    expect(bens.replayed).toBe(false);
+    expect(bens.story.id).not.toBe(made.story.id);
+    const tooLong = await server.request(RetriedBranch, { input: { storyId: story, label: "x", idempotencyKey: "k".repeat(201) } }, ann.token);
+    expect(errorCodes(tooLong)).toEqual(["BAD_USER_INPUT"]);
+  });
+
+  it("createStory the same: one story for one key, sent twice and five times at once", async () => {
+    const before = await storiesOf(cat);
+    const input = { title: "Sent twice", idempotencyKey: randomUUID() };
+    const first = (await server.query(RetriedStory, { input }, cat.token)).createStory;
+    expect((await server.query(RetriedStory, { input }, cat.token)).createStory).toEqual({ ...first, replayed: true });
+    const atOnce = { title: "Sent at once", idempotencyKey: randomUUID() };
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => server.query(RetriedStory, { input: atOnce }, cat.token)));
+    expect(new Set(answers.map((a) => a.createStory.story.id)).size).toBe(1);
+    expect((await storiesOf(cat)).filter((id) => !before.includes(id))).toHaveLength(2);
+    expect(await verifyReadTables(server.db)).toEqual([]);
+  });
+});
+
 describe("exports, verify and rebuild", () => {
   it("a branch's export carries BranchCreated and is refused by import; a story that merged a branch imports", async () => {
     const story = await createStory(server, ann.token, "Exported");

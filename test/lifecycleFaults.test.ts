@@ -20,6 +20,12 @@ const FaultBranch = graphql(`
 const FaultDeleteAccount = graphql(`
   mutation FaultsDeleteAccount($input: DeleteAccountInput!) { deleteAccount(input: $input) { deleted erasedStories } }
 `);
+const FaultMerge = graphql(`
+  mutation FaultsMerge($input: MergeBranchInput!) { mergeBranch(input: $input) { version { number } } }
+`);
+const FaultWrite = graphql(`
+  mutation FaultsWrite($input: WriteModuleInput!) { writeModule(input: $input) { version { number } } }
+`);
 const FaultState = graphql(`
   query FaultsState($id: ID!) { story(id: $id) { revision activeVersion { number } } }
 `);
@@ -112,6 +118,25 @@ describe.skipIf(backend === "pglite")("a connection that dies in a trash or an e
     const { deleteAccount } = await server.query(FaultDeleteAccount, { input: { password: PASSWORD } }, ada.token);
     expect(deleteAccount).toEqual({ deleted: true, erasedStories: 2 });
     expect(await server.db.prisma.user.count({ where: { id: idOf("User", ada.id) } })).toBe(0);
+    expect(uncaught).toEqual([]);
+  });
+
+  it("a merge: nothing merged; the retry merges it", async () => {
+    const ann = await writer("ann");
+    const story = await createStory(server, ann.token, "Merged under fire");
+    const branch = (await server.query(FaultBranch, { input: { storyId: story, label: "to merge" } }, ann.token)).createBranch.story.id;
+    const idea = { logline: "A logline from the branch.", oneLiner: "One line." };
+    await server.query(FaultWrite, { input: { storyId: branch, module: "IDEA_SPARK", output: idea } }, ann.token);
+
+    const failed = await killedWhileWaiting("SELECT 1 FROM stories WHERE id = $1 FOR UPDATE", [idOf("Story", story)], () =>
+      server.request(FaultMerge, { input: { branchId: branch, intoStoryId: story } }, ann.token),
+    );
+    refusedAsRetryable(failed);
+    expect((await server.query(FaultState, { id: story }, ann.token)).story!.activeVersion!.number).toBe(1);
+
+    const { mergeBranch } = await server.query(FaultMerge, { input: { branchId: branch, intoStoryId: story } }, ann.token);
+    expect(mergeBranch.version!.number).toBe(2);
+    expect(await verifyReadTables(server.db)).toEqual([]);
     expect(uncaught).toEqual([]);
   });
 });

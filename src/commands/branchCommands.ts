@@ -18,7 +18,7 @@ import { newStoryIds, requestTerms, runStoryCommand, type CommandServices, type 
 
 // ------------------------------------------------------------------ making a branch
 
-export type CreateBranchRequest = { actorId: string; storyId: string; fromVersionNumber?: number | null; label: string };
+export type CreateBranchRequest = { actorId: string; storyId: string; fromVersionNumber?: number | null; label: string; idempotencyKey?: string | null };
 
 /**
  * A new story, the actor's, beginning at version `fromVersionNumber` (default: the active one) of
@@ -40,10 +40,13 @@ export async function createBranch(services: CommandServices, request: CreateBra
     : null;
   if (!version) throw new StorySparkError("NOT_FOUND", `version ${number} not found`, { field: "fromVersionNumber" });
   const [content, members] = await Promise.all([contentOf(db, version.id), db.collaborator.findMany({ where: { storyId: parent.id } })]);
-  const { storyId, versionId, moduleIds } = newStoryIds();
+  const { storyId, versionId, moduleIds } = newStoryIds(request);
   return runStoryCommand(services, {
     storyId,
     actorId: request.actorId,
+    idempotencyKey: request.idempotencyKey ?? null,
+    // what the writer asked: a retry after the story moved on is the same request
+    requestIdentity: { type: "CreateBranch", storyId: request.storyId, fromVersionNumber: request.fromVersionNumber ?? null, label: request.label },
     command: {
       type: "CreateBranch",
       ownerId: request.actorId,

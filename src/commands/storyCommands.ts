@@ -29,7 +29,7 @@ import { loadCommandState, type CommandState } from "../projection/loadStoryStat
 import { recentState, rememberState } from "./recentStates.ts";
 import { authorize } from "../domain/membership.ts";
 import { planProjection } from "../projection/projectionPlan.ts";
-import { deleteStoryComments } from "../eventstore/commentStream.ts";
+import { deleteStoryComments, isUniqueViolation } from "../eventstore/commentStream.ts";
 
 /** What running a command needs: where it is stored, and where it is announced. */
 export type CommandServices = { readonly db: Database; readonly pubsub: LivePubSub };
@@ -106,7 +106,7 @@ async function executeOnce(db: Database, request: StoryCommandRequest): Promise<
     const appendImport = async (tx: DbClient) => (await decideAndAppend(tx, request, terms, { state: initialState(storyId), earlier: null }))!;
     return remember(db, await inAppendTransaction(db, storyId, appendImport, IMPORT_TRANSACTION_OPTIONS));
   }
-  if (command.type === "CreateStory" || command.type === "CreateBranch") return remember(db, (await decideAndAppend(db.prisma, request, terms, { state: initialState(storyId), earlier: null }))!);
+  if (command.type === "CreateStory" || command.type === "CreateBranch") return remember(db, await appendNewStory(db.prisma, request, terms));
 
   const remembered = rememberedState(db, request, terms);
   if (remembered) {
@@ -131,6 +131,25 @@ async function executeOnce(db: Database, request: StoryCommandRequest): Promise<
       TRANSACTION_OPTIONS,
     ),
   );
+}
+
+/**
+ * Makes a new story (or branch). With an idempotency key its id is the key's (newStoryIds), so a
+ * retry finds the first try's story and answers its event, even when it came in beside the first
+ * and lost the race to append.
+ */
+async function appendNewStory(db: DbClient, request: StoryCommandRequest, terms: RequestTerms): Promise<StoryCommandResult> {
+  const earlier = async () => (terms.idempotencyKey === null ? null : await findByIdempotencyKey(db, request.storyId, terms.idempotencyKey));
+  const appendOn = async (found: CommandState["earlier"]) => (await decideAndAppend(db, request, terms, { state: initialState(request.storyId), earlier: found }))!;
+  const found = await earlier();
+  try {
+    return await appendOn(found);
+  } catch (error) {
+    if (found || terms.idempotencyKey === null || !isUniqueViolation(error)) throw error;
+    const first = await earlier();
+    if (!first) throw error;
+    return appendOn(first);
+  }
 }
 
 /**
@@ -330,13 +349,27 @@ async function withCurrentContent(db: DbClient, storyId: string, error: StorySpa
 
 const moduleNameOf = (key: SnapshotKey): ModuleName => moduleBySnapshotKey(key)!.name;
 
-/** New ids for a story: the story, its first version and its five modules. */
-export function newStoryIds(): { storyId: string; versionId: string; moduleIds: ModuleIds } {
+/**
+ * New ids for a story: the story, its first version and its five modules. A request with an
+ * idempotency key gets the story id that key gives its actor (storyIdForKey), the same on a retry.
+ */
+export function newStoryIds(key?: { actorId: string; idempotencyKey?: string | null }): { storyId: string; versionId: string; moduleIds: ModuleIds } {
   return {
-    storyId: randomUUID(),
+    storyId: key?.idempotencyKey == null ? randomUUID() : storyIdForKey(key.actorId, key.idempotencyKey),
     versionId: randomUUID(),
     moduleIds: Object.fromEntries(MODULES.map((m) => [m.snapshotKey, randomUUID()])) as unknown as ModuleIds,
   };
+}
+
+/**
+ * The id of the story a request with this idempotency key makes for this actor: a name-based UUID
+ * (RFC 9562 version 8, from SHA-256), so every try of the request names one story, and another
+ * actor's key, or another key, names another.
+ */
+export function storyIdForKey(actorId: string, idempotencyKey: string): string {
+  const hex = createHash("sha256").update(`story-spark new story\u0000${actorId}\u0000${idempotencyKey}`).digest("hex");
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /**

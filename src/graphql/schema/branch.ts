@@ -234,6 +234,7 @@ const CreateBranchInput = builder.inputType("CreateBranchInput", {
     storyId: t.id({ required: true, description: "The global id of the story to branch (the viewer needs the editor role in it)." }),
     fromVersionNumber: t.int({ description: "The version to begin at; default: the active version." }),
     label: t.string({ required: true, description: `What the branch tries, e.g. "the mentor dies in act two"; 1 to ${LIMITS.labelChars} characters.` }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.newStoryIdempotencyKey }),
   }),
 });
 
@@ -273,7 +274,7 @@ const CreateBranchPayload = builder.objectRef<StoryChange>("CreateBranchPayload"
   description: "What making a branch answers: the branch (a new story), its version 1 and its BranchCreated event.",
   interfaces: () => [StoryChangeInterface],
   fields: (t) => ({
-    replayed: t.exposeBoolean("replayed", { description: "Always false: a branch is a new story." }),
+    replayed: t.exposeBoolean("replayed", { description: "True when this answers an earlier request with the same idempotency key; no new branch was made." }),
   }),
 });
 
@@ -292,6 +293,7 @@ builder.mutationFields((t) => ({
           storyId: idOf("Story", input.storyId),
           fromVersionNumber: input.fromVersionNumber ?? null,
           label: input.label,
+          idempotencyKey: input.idempotencyKey ?? null,
         }),
       ),
   }),

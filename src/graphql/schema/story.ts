@@ -264,6 +264,10 @@ export const COMMAND_TERMS = {
     "Makes a retry safe: the same key sent again for the same story with the same request appends nothing and answers the first " +
     "result (`replayed: true`); with another request it is BAD_USER_INPUT. Any string of the client's choosing, one per change " +
     "(e.g. a UUID).",
+  newStoryIdempotencyKey:
+    "Makes a retry safe: the same key sent again by the same writer with the same request makes nothing new and answers the " +
+    "story the first made (`replayed: true`; NOT_FOUND once that story is in the trash); with another request it is " +
+    "BAD_USER_INPUT. Keys are the writer's own: another writer's same key makes their own story. E.g. a UUID.",
 } as const;
 
 /** Whether the user's undo or redo stack (a story row's `undo_stacks` or `redo_stacks`) holds a change. */
@@ -315,6 +319,7 @@ const CreateStoryInput = builder.inputType("CreateStoryInput", {
     title: t.string({ required: true, description: `Not empty once trimmed; at most ${LIMITS.titleChars} characters.` }),
     logline: t.string({ description: `The story in a sentence; at most ${LIMITS.loglineChars} characters.` }),
     genre: t.string({ description: `At most ${LIMITS.genreChars} characters.` }),
+    idempotencyKey: t.string({ description: COMMAND_TERMS.newStoryIdempotencyKey }),
   }),
 });
 
@@ -363,17 +368,19 @@ builder.mutationFields((t) => ({
     type: StoryChangePayload,
     description: "Makes a story of the viewer's, at version 1: five empty modules.",
     args: { input: t.arg({ type: CreateStoryInput, required: true, description: "The new story." }) },
-    resolve: (_root, { input }, context) => {
-      const { storyId, versionId, moduleIds } = newStoryIds();
-      return changeStory(context, { storyId }, {
-        type: "CreateStory",
-        ownerId: context.viewer.id,
-        title: input.title,
-        logline: input.logline ?? null,
-        genre: input.genre ?? null,
-        versionId,
-        moduleIds,
+    resolve: async (_root, { input }, context) => {
+      const actorId = context.viewer.id;
+      const { storyId, versionId, moduleIds } = newStoryIds({ actorId, idempotencyKey: input.idempotencyKey });
+      const details = { title: input.title, logline: input.logline ?? null, genre: input.genre ?? null };
+      const result = await runStoryCommand(context, {
+        storyId,
+        actorId,
+        command: { type: "CreateStory", ownerId: actorId, ...details, versionId, moduleIds },
+        idempotencyKey: input.idempotencyKey ?? null,
+        // what the writer asked, without the ids made up for it
+        requestIdentity: { type: "CreateStory", ...details },
       });
+      return storyChangeOf(context, result);
     },
   }),
   updateStory: t.withAuth({ signedIn: true }).field({
