@@ -17,6 +17,7 @@ const ModuleUpdatesAfter = graphql(`
 import { backend, createTestDatabase } from "./support/databases.ts";
 import { createStory, signUpWriter } from "./support/fixtures.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
+import { waitForLockedBackend } from "./support/lockWaits.ts";
 import { idOf } from "../src/graphql/globalIds.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
 
@@ -65,7 +66,7 @@ describe.skipIf(backend === "pglite")("database connections that die", () => {
     try {
       await admin.query("SELECT 1 FROM stories WHERE id = $1 FOR UPDATE", [idOf("Story", storyId)]);
       const answer = server.request(WriteModule, { input }, token);
-      const waiting = await waitForLockedBackend();
+      const waiting = await waitForLockedBackend(admin, "the story's lock");
       // when its connection is killed
       await admin.query("SELECT pg_terminate_backend($1)", [waiting]);
       failed = await answer;
@@ -212,18 +213,6 @@ describe.skipIf(backend === "pglite")("database connections that die", () => {
       await ws.dispose();
     }
   }, 90_000);
-
-  /** The server's backend that waits for a lock, once there is one. */
-  async function waitForLockedBackend(): Promise<number> {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const { rows } = await admin.query<{ pid: number }>(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
-      );
-      if (rows.length === 1) return rows[0]!.pid;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error("no request waited for the story's lock");
-  }
 });
 
 /**

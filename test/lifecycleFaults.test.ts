@@ -10,6 +10,7 @@ import { graphql } from "./generated/gql.ts";
 import { DeleteStory, SignUp } from "./support/documents.ts";
 import { backend } from "./support/databases.ts";
 import { createStory } from "./support/fixtures.ts";
+import { waitForLockedBackend } from "./support/lockWaits.ts";
 import { errorCodes, startTestServer, type GraphQLResponse, type TestServer } from "./support/server.ts";
 import { idOf } from "../src/graphql/globalIds.ts";
 import { verifyReadTables } from "../src/projection/verify.ts";
@@ -62,22 +63,15 @@ describe.skipIf(backend === "pglite")("a connection that dies in a trash or an e
     try {
       await admin.query(lock, params);
       const answer = request();
-      await admin.query("SELECT pg_terminate_backend($1)", [await waitForLockedBackend()]);
+      const waiting = await waitForLockedBackend(admin).catch(async (error: unknown) => {
+        const answered = await Promise.race([answer.then(JSON.stringify, String), new Promise((resolve) => setTimeout(() => resolve("nothing yet"), 100))]);
+        throw new Error(`${String(error)}; the request answered: ${String(answered)}`);
+      });
+      await admin.query("SELECT pg_terminate_backend($1)", [waiting]);
       return await answer;
     } finally {
       await admin.query("ROLLBACK");
     }
-  }
-
-  async function waitForLockedBackend(): Promise<number> {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const { rows } = await admin.query<{ pid: number }>(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
-      );
-      if (rows.length === 1) return rows[0]!.pid;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error("no request waited for the lock");
   }
 
   const refusedAsRetryable = (response: GraphQLResponse<unknown>) => {

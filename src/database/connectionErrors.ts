@@ -69,11 +69,27 @@ const isUnanswered = (error: unknown) => error instanceof Error && UNANSWERED.ha
 
 const GUARDED = new Set<PropertyKey>(["queryRaw", "executeRaw", "executeScript", "createSavepoint", "rollbackToSavepoint", "releaseSavepoint"]);
 
+/**
+ * Runs a transaction's statements one after the other, in the order they were asked: its one
+ * connection runs one at a time anyway, and node-postgres 9 refuses a query sent while another
+ * runs (8 queues it with a deprecation warning). A query's resolvers and loaders read through one
+ * transaction at once (../graphql/readSnapshot.ts).
+ */
+function inTurns(): <R>(run: () => Promise<R>) => Promise<R> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (run) => {
+    const result = last.then(run, run);
+    last = result.catch(() => {});
+    return result;
+  };
+}
+
 function guard<T extends SqlDriverAdapter | Transaction>(
   queryable: T,
   broken: BrokenConnections & { noteUnanswered(error: Error): void },
   clientBroke: () => boolean,
   giveUpClient: () => void = () => {},
+  turn: <R>(run: () => Promise<R>) => Promise<R> = (run) => run(),
 ): T {
   const translate = (error: unknown): unknown =>
     error instanceof DriverAdapterError || !(broken.errors.has(error as object) || isUnanswered(error) || clientBroke())
@@ -97,12 +113,12 @@ function guard<T extends SqlDriverAdapter | Transaction>(
             if (!(client instanceof pg.Client)) return;
             broken.clients.add(client);
             (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-          });
+          }, inTurns());
         };
       }
       if (!GUARDED.has(prop)) return value.bind(target);
       return (...args: unknown[]) =>
-        value.apply(target, args).catch((error: unknown) => {
+        turn(() => value.apply(target, args) as Promise<unknown>).catch((error: unknown) => {
           if (isUnanswered(error)) {
             broken.noteUnanswered(error as Error);
             giveUpClient();

@@ -1,6 +1,6 @@
 // A real Story Spark server on a free port over a test database, and a GraphQL client for it.
 import type { AddressInfo } from "node:net";
-import { print } from "graphql";
+import { print, type DocumentNode } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { openDatabase, type Database } from "../../src/database/connect.ts";
 import { createTokenService } from "../../src/auth/tokens.ts";
@@ -115,6 +115,9 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
       method: "POST",
       headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ query: print(document), variables }),
+    }).catch((error: unknown) => {
+      // fetch says only "fetch failed": the failure says why (its cause), and which request it was
+      throw new Error(`${describeFailure(error)} (${operationName(document)})`, { cause: error });
     });
     return (await response.json()) as GraphQLResponse<T>;
   };
@@ -153,4 +156,19 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
 /** The error codes of a response, in order. */
 export function errorCodes(response: GraphQLResponse<unknown>): unknown[] {
   return (response.errors ?? []).map((e) => e.extensions?.code);
+}
+
+/** A failed fetch with its causes: "fetch failed: other side closed (UND_ERR_SOCKET)". */
+function describeFailure(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    parts.push(typeof code === "string" ? `${e.message} (${code})` : e.message);
+  }
+  return parts.join(": ") || String(error);
+}
+
+function operationName(document: DocumentNode): string {
+  const operation = document.definitions.find((d) => d.kind === "OperationDefinition");
+  return operation && "name" in operation && operation.name ? operation.name.value : "an anonymous operation";
 }
