@@ -107,6 +107,12 @@ export async function startTestServer(existing?: TestDatabase, options: TestServ
     metrics: { token: options.metricsToken },
   });
   const { server } = app;
+  // The tests' fetch shares this process, and its event loop, with the server (and with PGlite).
+  // undici's clock for idle connections advances only when its timer gets to run, so after work
+  // that holds the loop for seconds it may reuse a connection the server's (real) 5 s keep-alive
+  // timeout is closing at that moment: "fetch failed: other side closed". A real client has its
+  // own loop; here the server keeps idle connections longer than any test holds the loop.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 
